@@ -1,0 +1,30 @@
+# Two commands on a fresh machine with only Python 3.11:
+#   make demo   - create .venv, install, evaluate the shipped example patient (French)
+#   make test   - create/update .venv with the test extra, run the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install whenever the project metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/guideline evaluate guidelines/bone-metastases/guideline.yaml \
+		--facts guidelines/bone-metastases/examples/demo-patient.yaml \
+		--date 2026-11-27 --lang fr
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

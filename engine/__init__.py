@@ -1,0 +1,38 @@
+"""Declarative clinical-guideline interpreter.
+
+    >>> import engine
+    >>> g = engine.load("guidelines/bone-metastases/guideline.yaml")
+    >>> result = g.evaluate({"age": 70, ...}, on=datetime.date(2026, 11, 27), lang="fr")
+    >>> result.to_dict()["recommendations"]
+
+The pipeline, one module per stage: ``loading`` (YAML with positions) ->
+``schema`` (JSON Schema) -> ``compile`` (expressions, tables, templates) ->
+``evaluate`` (facts in, result out) -> ``render`` (text, Markdown, JSON).
+"""
+
+from .errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError
+from .evaluate import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
+from .guideline import Guideline, load, load_text
+from .loading import Limits
+from .render import render
+
+__all__ = [
+    "load",
+    "load_text",
+    "Guideline",
+    "Result",
+    "Recommendation",
+    "Undetermined",
+    "Value",
+    "Why",
+    "RESULT_VERSION",
+    "Limits",
+    "render",
+    "Diagnostic",
+    "EngineError",
+    "GuidelineError",
+    "FactsError",
+    "EvaluationError",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,182 @@
+"""The ``guideline`` command line.
+
+Each command is ``run(argv, stdout, stderr, stdin) -> int`` so tests call it
+without patching ``sys``; ``main`` only exits. Results go to stdout, problems
+to stderr. Exit codes: 0 success, 1 checks ran and found problems, 2 bad
+input or usage, 3 an internal error (a bug: please report). Output is written only once it is complete, so a failure
+never leaves half a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from . import __version__
+from .errors import Diagnostic, EngineError
+from .facts import read_facts
+from .guideline import check_text, load
+from .loading import read_source
+from .render import FORMATS, render
+
+__all__ = ["run", "main"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting and writes help to the given stream."""
+
+    def __init__(self, *args: Any, out: IO[str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._out = out
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            (self._out or sys.stdout).write(message)
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: error: {message}\n{self.format_usage().strip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+        if message:
+            raise _UsageError(message.strip())
+        raise _Exit(status)
+
+
+class _Exit(Exception):
+    def __init__(self, status: int):
+        self.status = status
+
+
+def _parser(stdout: IO[str]) -> _Parser:
+    parser = _Parser(prog="guideline", description="Declarative clinical-guideline interpreter.", out=stdout)
+    parser.add_argument("--version", action="version", version=f"guideline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = sub.add_parser("validate", out=stdout, help="check guideline files: YAML, schema, expressions, templates",
+                              description="Report every problem of each guideline as file:line:col. "
+                                          "Exit 0 when clean, 1 when problems were found, 2 on usage errors.")
+    validate.add_argument("paths", nargs="+", metavar="PATH",
+                          help="guideline files, or folders searched for guideline.yaml")
+    validate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+    evaluate = sub.add_parser("evaluate", out=stdout, help="evaluate one patient's facts",
+                              description="Evaluate a guideline for one patient and print the recommendations.")
+    evaluate.add_argument("guideline", metavar="GUIDELINE", help="the guideline YAML file")
+    evaluate.add_argument("--facts", required=True, metavar="FILE",
+                          help="the patient's facts as YAML or JSON; - reads standard input")
+    evaluate.add_argument("--date", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    evaluate.add_argument("--lang", help="language of the texts (default: the guideline's primary language)")
+    evaluate.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    evaluate.add_argument("--explain", action="store_true",
+                          help="add the full trace: values and how they were obtained, evidence, source notes")
+    return parser
+
+
+def _guideline_files(paths: Sequence[str]) -> tuple[list[Path], list[Diagnostic]]:
+    files: list[Path] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.rglob("guideline.yaml"))
+            if not found:
+                problems.append(Diagnostic(raw, 0, 0, "file.not-found", "no guideline.yaml in this folder"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(Diagnostic(raw, 0, 0, "file.not-found", "no such file or folder"))
+    return files, problems
+
+
+def _cmd_validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    files, missing = _guideline_files(args.paths)
+    if missing:
+        stderr.write("\n".join(d.format() for d in missing) + "\n")
+        return EXIT_USAGE
+    report: list[dict[str, Any]] = []
+    chunks: list[str] = []
+    failed = False
+    for path in files:
+        text, problems = read_source(path)
+        warnings: list[Diagnostic] = []
+        if text is not None:
+            compiled, problems = check_text(text, str(path))
+            warnings = list(compiled.warnings) if compiled else []
+        failed = failed or bool(problems)
+        every = sorted(problems) + warnings
+        report.append({"file": str(path), "valid": not problems, "problems": [d.to_dict() for d in every]})
+        chunks.extend(d.format() for d in every)
+        if not problems:
+            chunks.append(f"{path}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    if args.format == "json":
+        stdout.write(json.dumps({"files": report}, ensure_ascii=False, indent=2) + "\n")
+    else:
+        errors = sum(1 for f in report for p in f["problems"] if p["severity"] == "error")
+        chunks.append(f"{len(files)} file(s) checked, {errors} error(s)")
+        stdout.write("\n".join(chunks) + "\n")
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
+    on = dt.date.today()
+    if args.date:
+        try:
+            on = dt.date.fromisoformat(args.date)
+        except ValueError:
+            raise _UsageError(f"guideline evaluate: --date {args.date!r} is not a date (YYYY-MM-DD)") from None
+    guideline = load(args.guideline)
+    if args.lang and args.lang not in guideline.languages:
+        raise _UsageError(f"guideline evaluate: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
+    stdin_bytes = stdin.read() if (args.facts == "-" and stdin is not None) else None
+    doc = read_facts(args.facts, stdin_bytes=stdin_bytes)
+    result = guideline.evaluate(doc.data if doc.data is not None else {}, on=on, lang=args.lang, _doc=doc)
+    stdout.write(render(result, args.format, explain=args.explain))
+    return EXIT_OK
+
+
+def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None = None) -> int:
+    """Run the CLI with ``argv`` (without the program name); return the exit code."""
+    parser = _parser(stdout)
+    try:
+        args = parser.parse_args(list(argv))
+        if args.command is None:
+            stderr.write(parser.format_help())
+            return EXIT_USAGE
+        if args.command == "validate":
+            return _cmd_validate(args, stdout, stderr)
+        return _cmd_evaluate(args, stdout, stderr, stdin)
+    except _Exit as done:
+        if done.status == 0:
+            return EXIT_OK
+        return EXIT_USAGE
+    except _UsageError as exc:
+        stderr.write(f"{exc}\n")
+        return EXIT_USAGE
+    except EngineError as exc:
+        stderr.write(exc.format() + "\n")
+        return EXIT_USAGE
+    except RecursionError:
+        stderr.write("guideline: input is nested too deeply to process\n")
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - last resort: a bug must not print a traceback
+        stderr.write(f"guideline: internal error ({type(exc).__name__}: {exc}); please report it with the input\n")
+        return EXIT_INTERNAL
+
+
+def main() -> None:
+    """Console entry point."""
+    # argparse prints --help and --version itself; route them to stdout.
+    code = run(sys.argv[1:], sys.stdout, sys.stderr, sys.stdin.buffer if sys.stdin else None)
+    sys.stdout.flush()
+    raise SystemExit(code)

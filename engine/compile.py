@@ -1,0 +1,720 @@
+"""Stage 3 -- compile: validated data to a frozen, evaluable guideline.
+
+Expressions are parsed and compiled once, tables become lists of matchers,
+templates become compiled Jinja, and derived values and tables are put in
+dependency order (a cycle is an error). Every problem found is collected with
+its ``file:line:col``; nothing is compiled unless there are none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+from .errors import Diagnostic
+from .expressions import CompiledExpression, NameInfo, compile_expression
+from .loading import Document, Limits
+from .templates import CompiledTemplate, compile_template
+from .units import Unit, UnitSystem
+
+__all__ = [
+    "Interval", "FactSpec", "DerivedSpec", "TableSpec", "TableRow", "RuleSpec",
+    "RecommendationSpec", "CompiledGuideline", "compile_document", "parse_interval",
+]
+
+_FACT_TYPES = {"boolean": "boolean", "number": "number", "integer": "number", "quantity": "number",
+               "enum": "enum", "list": "list", "date": "date"}
+_DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
+
+
+# --- intervals -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A numeric interval with explicit open/closed ends."""
+
+    low: float
+    high: float
+    low_closed: bool = True
+    high_closed: bool = True
+
+    def __contains__(self, x: float) -> bool:
+        if x < self.low or (x == self.low and not self.low_closed):
+            return False
+        if x > self.high or (x == self.high and not self.high_closed):
+            return False
+        return True
+
+    def is_empty(self) -> bool:
+        """True when no number is in the interval."""
+        return self.low > self.high or (self.low == self.high and not (self.low_closed and self.high_closed))
+
+    def scaled(self, factor: float) -> "Interval":
+        """The interval with both bounds multiplied by a positive ``factor``."""
+        return Interval(self.low * factor, self.high * factor, self.low_closed, self.high_closed)
+
+    def __str__(self) -> str:
+        return (("[" if self.low_closed else "(") + _fmt_bound(self.low) + ", "
+                + _fmt_bound(self.high) + ("]" if self.high_closed else ")"))
+
+
+def _fmt_bound(x: float) -> str:
+    if math.isinf(x):
+        return "+inf" if x > 0 else "-inf"
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+_NUM = r"[-+]?(?:inf|\d+(?:\.\d*)?|\.\d+)"
+_BRACKET_RE = re.compile(rf"^\s*([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])\s*$")
+_COMPARE_RE = re.compile(rf"^\s*(<=|>=|<|>|=)\s*({_NUM})\s*$")
+
+
+def parse_interval(text: str) -> Interval | None:
+    """``"[40, 50)"``, ``"< 30"``, ``"(60, +inf)"`` -> :class:`Interval`; None if malformed."""
+    match = _BRACKET_RE.match(text)
+    if match:
+        low, high = float(match.group(2)), float(match.group(3))
+        return Interval(low, high, match.group(1) == "[" and not math.isinf(low),
+                        match.group(4) == "]" and not math.isinf(high))
+    match = _COMPARE_RE.match(text)
+    if match:
+        op, x = match.group(1), float(match.group(2))
+        return {
+            "<": Interval(-math.inf, x, False, False), "<=": Interval(-math.inf, x, False, True),
+            ">": Interval(x, math.inf, False, False), ">=": Interval(x, math.inf, True, False),
+            "=": Interval(x, x, True, True),
+        }[op]
+    return None
+
+
+# --- compiled parts -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a compiled part was written, for evaluation-time errors."""
+
+    file: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """A declared input fact."""
+
+    name: str
+    type: str
+    label: Mapping[str, str]
+    description: Mapping[str, str]
+    units: UnitSystem | None
+    range: tuple[float | None, float | None]
+    values: tuple[str, ...]
+    value_labels: Mapping[str, Mapping[str, str]]
+    allow_future: bool
+    codes: tuple[Mapping[str, str], ...]
+    where: Where
+
+
+@dataclass(frozen=True)
+class DerivedSpec:
+    """A named value computed from others."""
+
+    name: str
+    type: str
+    expr: CompiledExpression
+    unit: str | None
+    decimals: int | None
+    label: Mapping[str, str]
+    formula: Mapping[str, str]
+    where: Where
+    facts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row's condition on one input."""
+
+    kind: str  # any | interval | values
+    interval: Interval | None = None
+    values: tuple[Any, ...] = ()
+    text: str = ""
+
+    def matches(self, value: Any) -> bool:
+        """Whether a known ``value`` satisfies the cell."""
+        if self.kind == "any":
+            return True
+        if self.kind == "interval":
+            return value in self.interval  # type: ignore[operator]
+        return value in self.values
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """A row: its cells (one per input) and the outputs it gives."""
+
+    index: int
+    id: str
+    cells: tuple[Cell, ...]
+    outputs: Mapping[str, Any]
+    label: Mapping[str, str]
+    source: Mapping[str, Any]
+    where: Where
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """An input column: what is looked up, its unit and domain."""
+
+    expr: CompiledExpression
+    unit: str | None
+    domain: Interval | None
+    label: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A decision table compiled to matchers."""
+
+    name: str
+    hit: str
+    inputs: tuple[TableInput, ...]
+    outputs: Mapping[str, str | None]
+    rows: tuple[TableRow, ...]
+    otherwise: Mapping[str, Any]
+    title: Mapping[str, str]
+    source: Mapping[str, Any]
+    where: Where
+    facts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RecommendationSpec:
+    """A recommendation with its compiled templates and structured dose."""
+
+    id: str
+    kind: str
+    templates: Mapping[str, CompiledTemplate]
+    strength: str | None
+    dose: Mapping[str, Any] | None
+    dose_exprs: Mapping[str, CompiledExpression]
+    schedule: tuple[Mapping[str, Any], ...]
+    evidence: tuple[str, ...]
+    source: Mapping[str, Any]
+    where: Where
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule: compiled condition and its recommendations."""
+
+    id: str
+    title: Mapping[str, str]
+    when: CompiledExpression
+    then: tuple[RecommendationSpec, ...]
+    source: Mapping[str, Any]
+    notes: tuple[str, ...]
+    statements: tuple[int, ...]
+    where: Where
+    facts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CompiledGuideline:
+    """Everything evaluation needs, frozen. Built by :func:`compile_document`."""
+
+    file: str
+    id: str
+    version: str
+    status: str
+    title: Mapping[str, str]
+    languages: tuple[str, ...]
+    effective_date: dt.date | None
+    source: Mapping[str, Any]
+    facts: Mapping[str, FactSpec]
+    derived: Mapping[str, DerivedSpec]
+    tables: Mapping[str, TableSpec]
+    plan: tuple[DerivedSpec | TableSpec, ...]
+    rules: tuple[RuleSpec, ...]
+    notes: tuple[Mapping[str, Any], ...]
+    not_encoded: tuple[Mapping[str, Any], ...]
+    evidence: Mapping[str, Mapping[str, Any]]
+    output_units: Mapping[str, str | None]
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    content_hash: str = ""
+
+
+def _freeze(value: Any) -> Any:
+    """Deep read-only copy of loaded data (dicts become mapping proxies)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+# --- the compiler ------------------------------------------------------------------
+
+
+class _Compiler:
+    def __init__(self, doc: Document, limits: Limits, content_hash: str = ""):
+        self.content_hash = content_hash
+        self.doc = doc
+        self.limits = limits
+        self.data: dict[str, Any] = doc.data
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.languages: tuple[str, ...] = tuple(self.data.get("languages", ["fr"]))
+        self.scope: dict[str, NameInfo] = {"today": NameInfo("date")}
+        self.declared_at: dict[str, tuple[Any, ...]] = {}
+
+    # helpers
+    def error(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", **kw: Any) -> None:
+        self.errors.append(self.doc.diagnostic(path, code, message, hint=hint, **kw))
+
+    def warn(self, path: tuple[Any, ...], code: str, message: str, hint: str = "") -> None:
+        self.warnings.append(self.doc.diagnostic(path, code, message, hint=hint, severity="warning"))
+
+    def where(self, path: tuple[Any, ...]) -> Where:
+        pos = self.doc.position(path)
+        return Where(self.doc.file, pos.line, pos.col)
+
+    def text(self, path: tuple[Any, ...], value: Any, *, required: bool = False) -> Mapping[str, str]:
+        if value is None:
+            return MappingProxyType({})
+        primary = self.languages[0]
+        if primary not in value:
+            self.error(path, "text.missing-language", f"text has no '{primary}' version (the primary language)")
+        for lang in self.languages[1:]:
+            if lang not in value:
+                self.warn(path, "text.missing-translation", f"text has no '{lang}' translation")
+        for lang in value:
+            if lang not in self.languages:
+                self.warn(path + (lang,), "text.undeclared-language",
+                          f"language '{lang}' is not declared in languages")
+        return MappingProxyType(dict(value))
+
+    def declare(self, name: str, info: NameInfo, path: tuple[Any, ...]) -> None:
+        if name in self.declared_at:
+            first = self.doc.position(self.declared_at[name], key=True)
+            self.error(path, "name.duplicate", f"'{name}' is already declared (line {first.line})", key=True)
+            return
+        if name == "today":
+            self.error(path, "name.reserved", "'today' is reserved for the evaluation date", key=True)
+            return
+        self.declared_at[name] = path
+        self.scope[name] = info
+
+    def expression(self, path: tuple[Any, ...], text: str, expect: str | None = None) -> CompiledExpression | None:
+        compiled, problems = compile_expression(text, self.scope, expect=expect, limits=self.limits)
+        pos = self.doc.position(path)
+        quote = 1 if pos.style in ("'", '"') else 0
+        block = 1 if pos.style in ("|", ">") else 0
+        for p in problems:
+            if block:
+                self.error(path, p.code, p.message, p.hint, line_offset=block, col_offset=p.col - 1 + 1)
+            else:
+                self.error(path, p.code, p.message, p.hint, col_offset=p.col - 1 + quote)
+        return compiled
+
+    # sections
+    def compile(self) -> CompiledGuideline | None:
+        data = self.data
+        facts = self.facts(data.get("facts") or {})
+        tables_raw = data.get("tables") or {}
+        derived_raw = data.get("derived") or {}
+        # Declare every name first, so that order in the file does not matter.
+        for name, spec in derived_raw.items():
+            kind = _DERIVED_TYPES.get(spec.get("type"), "any")
+            self.declare(name, NameInfo(kind, unit=spec.get("unit")), ("derived", name))
+        for tname, table in tables_raw.items():
+            for out in (table.get("outputs") or {}):
+                self.declare(out, self._output_info(table, out), ("tables", tname, "outputs", out))
+        derived = {name: self.derived(name, spec) for name, spec in derived_raw.items()}
+        tables = {name: self.table(name, spec, facts) for name, spec in tables_raw.items()}
+        evidence = data.get("evidence") or {}
+        note_ids = {n.get("id") for n in data.get("notes") or []}
+        rules = self.rules(data.get("rules") or [], evidence, note_ids)
+        self.check_notes(data.get("notes") or [])
+        plan = self.order(derived, tables)
+        if self.errors or plan is None:
+            return None
+        derived_f, tables_f, rules_f = self.with_fact_closure(facts, derived, tables, rules)
+        output_units = {out: unit for t in tables_f.values() for out, unit in t.outputs.items()}
+        output_units.update({d.name: d.unit for d in derived_f.values()})
+        return CompiledGuideline(
+            file=self.doc.file,
+            id=data["id"], version=data["version"], status=data["status"],
+            title=self.text(("title",), data.get("title")),
+            languages=self.languages,
+            effective_date=_date(data.get("effective_date")),
+            source=_freeze(data.get("source") or {}),
+            facts=MappingProxyType(facts),
+            derived=MappingProxyType(derived_f),
+            tables=MappingProxyType(tables_f),
+            plan=tuple(derived_f[n] if n in derived_f else tables_f[n] for n in plan),
+            rules=tuple(rules_f),
+            notes=_freeze(data.get("notes") or []),
+            not_encoded=_freeze(data.get("not_encoded") or []),
+            evidence=_freeze(evidence),
+            output_units=MappingProxyType(output_units),
+            warnings=tuple(sorted(self.warnings)),
+            content_hash=self.content_hash,
+        )
+
+    def facts(self, raw: Mapping[str, Any]) -> dict[str, FactSpec]:
+        out: dict[str, FactSpec] = {}
+        for name, spec in raw.items():
+            path = ("facts", name)
+            kind = spec["type"]
+            values = tuple(spec.get("values") or ())
+            self.declare(name, NameInfo(_FACT_TYPES[kind], values, spec.get("unit")), path)
+            units = None
+            if kind == "quantity":
+                alternatives = [Unit(spec["unit"], 1.0)]
+                for i, alt in enumerate(spec.get("units") or []):
+                    factor = alt["multiply_by"] if "multiply_by" in alt else 1.0 / alt["divide_by"]
+                    if alt["unit"] in [u.name for u in alternatives]:
+                        self.error(path + ("units", i, "unit"), "unit.duplicate", f"unit '{alt['unit']}' is listed twice")
+                    alternatives.append(Unit(alt["unit"], factor))
+                units = UnitSystem(spec["unit"], tuple(alternatives))
+            elif spec.get("unit") or spec.get("units"):
+                self.error(path + ("unit",), "fact.unit-not-quantity", f"only quantity facts have units ({name} is {kind})")
+            rng = spec.get("range") or {}
+            low, high = rng.get("min"), rng.get("max")
+            if low is not None and high is not None and low > high:
+                self.error(path + ("range",), "fact.range", f"range min {low} is above max {high}")
+            labels = spec.get("value_labels") or {}
+            for value in labels:
+                if value not in values:
+                    self.error(path + ("value_labels", value), "fact.unknown-value",
+                               f"'{value}' is not one of the values of {name}", key=True)
+            out[name] = FactSpec(
+                name=name, type=kind, label=self.text(path + ("label",), spec.get("label")),
+                description=self.text(path + ("description",), spec.get("description")),
+                units=units, range=(low, high), values=values, value_labels=_freeze(labels),
+                allow_future=bool(spec.get("allow_future", False)),
+                codes=_freeze(spec.get("codes") or []), where=self.where(path),
+            )
+        return out
+
+    def _output_info(self, table: Mapping[str, Any], out: str) -> NameInfo:
+        seen = [row.get("then", {}).get(out) for row in table.get("rows") or []]
+        seen.append((table.get("otherwise") or {}).get(out))
+        known = [v for v in seen if v is not None]
+        if table.get("hit") == "collect":
+            return NameInfo("list", tuple(sorted({v for v in known if isinstance(v, str)})))
+        if known and all(isinstance(v, bool) for v in known):
+            return NameInfo("boolean")
+        if known and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
+            return NameInfo("number", unit=(table.get("outputs") or {}).get(out))
+        if known and all(isinstance(v, str) for v in known):
+            return NameInfo("enum", tuple(dict.fromkeys(known)))
+        return NameInfo("any")
+
+    def derived(self, name: str, spec: Mapping[str, Any]) -> DerivedSpec | None:
+        path = ("derived", name)
+        kind = spec["type"]
+        if kind == "quantity" and not spec.get("unit"):
+            self.error(path, "derived.unit", f"quantity '{name}' needs a unit")
+        if spec.get("decimals") is not None and kind not in ("number", "quantity"):
+            self.error(path + ("decimals",), "derived.decimals", "decimals only apply to numbers")
+        expr = self.expression(path + ("expr",), spec["expr"], _DERIVED_TYPES[kind] if kind != "enum" else None)
+        if expr is None:
+            return None
+        return DerivedSpec(
+            name=name, type=kind, expr=expr, unit=spec.get("unit"), decimals=spec.get("decimals"),
+            label=self.text(path + ("label",), spec.get("label")),
+            formula=self.text(path + ("formula",), spec.get("formula")), where=self.where(path + ("expr",)),
+        )
+
+    def table(self, name: str, spec: Mapping[str, Any], facts: Mapping[str, FactSpec]) -> TableSpec | None:
+        path = ("tables", name)
+        inputs: list[TableInput] = []
+        factors: list[float] = []
+        ok = True
+        for i, raw in enumerate(spec["inputs"]):
+            ipath = path + ("inputs", i)
+            expr = self.expression(ipath + ("expr",), raw["expr"])
+            if expr is None:
+                ok = False
+                continue
+            factor, domain = self._input_unit(ipath, raw, expr, facts)
+            factors.append(factor)
+            inputs.append(TableInput(expr, raw.get("unit"), domain, self.text(ipath + ("label",), raw.get("label"))))
+        outputs = dict(spec["outputs"])
+        rows: list[TableRow] = []
+        for r, raw in enumerate(spec["rows"]):
+            rpath = path + ("rows", r)
+            cells = raw["when"]
+            if ok and len(cells) != len(inputs):
+                self.error(rpath + ("when",), "table.cells",
+                           f"row has {len(cells)} cell(s) for {len(inputs)} input(s)")
+                continue
+            compiled_cells = []
+            for c, cell in enumerate(cells):
+                inp = inputs[c] if ok and c < len(inputs) else None
+                factor = factors[c] if inp is not None else 1.0
+                compiled_cells.append(self._cell(rpath + ("when", c), cell, inp, factor))
+            self._check_outputs(rpath + ("then",), raw["then"], outputs)
+            rows.append(TableRow(
+                index=r, id=raw.get("id") or f"{name}[{r + 1}]", cells=tuple(compiled_cells),
+                outputs=_freeze(raw["then"]), label=self.text(rpath + ("label",), raw.get("label")),
+                source=_freeze(raw.get("source") or {}), where=self.where(rpath),
+            ))
+        self._check_outputs(path + ("otherwise",), spec["otherwise"], outputs)
+        if not ok:
+            return None
+        return TableSpec(
+            name=name, hit=spec.get("hit", "unique"), inputs=tuple(inputs), outputs=MappingProxyType(outputs),
+            rows=tuple(rows), otherwise=_freeze(spec["otherwise"]),
+            title=self.text(path + ("title",), spec.get("title")), source=_freeze(spec.get("source") or {}),
+            where=self.where(path),
+        )
+
+    def _input_unit(self, ipath: tuple[Any, ...], raw: Mapping[str, Any], expr: CompiledExpression,
+                    facts: Mapping[str, FactSpec]) -> tuple[float, Interval | None]:
+        """Conversion factor from the row bounds' unit to the canonical unit, and the domain."""
+        factor = 1.0
+        unit = raw.get("unit")
+        target = expr.text.strip()
+        fact = facts.get(target)
+        info = self.scope.get(target)
+        if unit is not None:
+            if fact is not None and fact.units is not None:
+                found = fact.units.find(unit)
+                if found is None:
+                    self.error(ipath + ("unit",), "unit.unknown",
+                               f"'{unit}' is not a unit of {target} (accepted: {', '.join(fact.units.names)})")
+                else:
+                    factor = found.to_canonical
+                    if found.name != fact.units.canonical:
+                        self.warn(ipath + ("unit",), "table.non-canonical-unit",
+                                  f"bounds are in {unit}; they are converted to {fact.units.canonical}")
+            elif info is not None and info.unit is not None and info.unit != unit:
+                self.error(ipath + ("unit",), "unit.mismatch", f"'{target}' is in {info.unit}, not {unit}")
+        domain = None
+        if raw.get("domain"):
+            domain = parse_interval(raw["domain"])
+            if domain is None:
+                self.error(ipath + ("domain",), "table.interval", f"'{raw['domain']}' is not an interval")
+            else:
+                domain = domain.scaled(factor)
+        elif fact is not None and fact.range != (None, None):
+            low, high = fact.range
+            domain = Interval(-math.inf if low is None else low, math.inf if high is None else high,
+                              low is not None, high is not None)
+        return factor, domain
+
+    def _cell(self, path: tuple[Any, ...], cell: Any, inp: TableInput | None, factor: float) -> Cell:
+        if cell == "any" or cell == "-":
+            return Cell("any", text=str(cell))
+        kind = inp.expr.type if inp else "any"
+        info = self.scope.get(inp.expr.text.strip()) if inp else None
+        if isinstance(cell, str) and kind in ("number", "any") and (cell.strip()[:1] in "[(<>="):
+            interval = parse_interval(cell)
+            if interval is None:
+                self.error(path, "table.interval", f"'{cell}' is not an interval",
+                           "write [a, b], [a, b), (a, b], (a, b), < x, <= x, > x or >= x")
+                return Cell("any")
+            if interval.is_empty():
+                self.error(path, "table.empty-interval", f"interval {cell} contains no value")
+            return Cell("interval", interval.scaled(factor), text=cell)
+        values = tuple(cell) if isinstance(cell, list) else (cell,)
+        if kind == "number":
+            self.error(path, "table.cell-type", f"{cell!r} is not an interval for the numeric input",
+                       "write [a, b], [a, b), < x, >= x ...")
+        if info is not None and info.values:
+            for value in values:
+                if value not in info.values:
+                    close = difflib.get_close_matches(str(value), list(info.values), n=1)
+                    self.error(path, "table.unknown-value", f"'{value}' is not a value of {inp.expr.text.strip()}",  # type: ignore[union-attr]
+                               f"did you mean '{close[0]}'?" if close else "values: " + ", ".join(info.values))
+        return Cell("values", values=values, text=str(cell))
+
+    def _check_outputs(self, path: tuple[Any, ...], given: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+        for key in given:
+            if key not in outputs:
+                self.error(path + (key,), "table.unknown-output", f"'{key}' is not an output of this table",
+                           "declared outputs: " + ", ".join(outputs), key=True)
+        for key in outputs:
+            if key not in given:
+                self.error(path, "table.missing-output", f"no value for output '{key}' (write null if unknown)")
+
+    def rules(self, raw: list[Mapping[str, Any]], evidence: Mapping[str, Any], note_ids: set[Any]) -> list[RuleSpec]:
+        out: list[RuleSpec] = []
+        seen_rules: dict[str, int] = {}
+        seen_recs: dict[str, int] = {}
+        available = set(self.scope)
+        for i, rule in enumerate(raw):
+            path = ("rules", i)
+            rid = rule["id"]
+            if rid in seen_rules:
+                self.error(path + ("id",), "rule.duplicate-id", f"rule id '{rid}' is already used (line {seen_rules[rid]})")
+            seen_rules.setdefault(rid, self.doc.position(path + ("id",)).line)
+            when = self.expression(path + ("when",), rule["when"], "boolean")
+            recs = []
+            for j, rec in enumerate(rule["then"]):
+                rpath = path + ("then", j)
+                if rec["id"] in seen_recs:
+                    self.error(rpath + ("id",), "recommendation.duplicate-id",
+                               f"recommendation id '{rec['id']}' is already used (line {seen_recs[rec['id']]})")
+                seen_recs.setdefault(rec["id"], self.doc.position(rpath + ("id",)).line)
+                recs.append(self.recommendation(rpath, rec, available, evidence))
+            for k, note in enumerate(rule.get("notes") or []):
+                if note not in note_ids:
+                    self.error(path + ("notes", k), "rule.unknown-note", f"no note with id '{note}'")
+            if when is None or any(r is None for r in recs):
+                continue
+            out.append(RuleSpec(
+                id=rid, title=self.text(path + ("title",), rule.get("title")), when=when,
+                then=tuple(recs), source=_freeze(rule.get("source") or {}), notes=tuple(rule.get("notes") or ()),
+                statements=tuple(rule.get("statements") or ()), where=self.where(path + ("when",)),
+            ))
+        return out
+
+    def recommendation(self, path: tuple[Any, ...], rec: Mapping[str, Any], available: set[str],
+                       evidence: Mapping[str, Any]) -> RecommendationSpec | None:
+        texts = self.text(path + ("text",), rec["text"])
+        templates: dict[str, CompiledTemplate] = {}
+        for lang, text in texts.items():
+            tpath = path + ("text", lang)
+            compiled, problems = compile_template(text, lang, available, self.limits.max_template_chars)
+            pos = self.doc.position(tpath)
+            block = 1 if pos.style in ("|", ">") else 0
+            for p in problems:
+                self.error(tpath, p.code, p.message, p.hint, line_offset=p.line - 1 + block)
+            if compiled is not None:
+                templates[lang] = compiled
+        dose_exprs: dict[str, CompiledExpression] = {}
+        dose = rec.get("dose")
+        if dose:
+            for key in ("amount", "amount_max"):
+                if isinstance(dose.get(key), str):
+                    compiled_expr = self.expression(path + ("dose", key), dose[key], "number")
+                    if compiled_expr is not None:
+                        dose_exprs[key] = compiled_expr
+            self.text(path + ("dose", "drug", "name"), dose["drug"]["name"])
+        for k, ev in enumerate(rec.get("evidence") or []):
+            if ev not in evidence:
+                close = difflib.get_close_matches(ev, list(evidence), n=1)
+                self.error(path + ("evidence", k), "recommendation.unknown-evidence", f"no evidence with id '{ev}'",
+                           f"did you mean '{close[0]}'?" if close else "declare it under evidence")
+        if len(templates) != len(texts):
+            return None
+        return RecommendationSpec(
+            id=rec["id"], kind=rec["kind"], templates=MappingProxyType(templates), strength=rec.get("strength"),
+            dose=_freeze(dose) if dose else None, dose_exprs=MappingProxyType(dose_exprs),
+            schedule=_freeze(rec.get("schedule") or []), evidence=tuple(rec.get("evidence") or ()),
+            source=_freeze(rec.get("source") or {}), where=self.where(path),
+        )
+
+    def check_notes(self, notes: list[Mapping[str, Any]]) -> None:
+        seen: set[str] = set()
+        for i, note in enumerate(notes):
+            if note["id"] in seen:
+                self.error(("notes", i, "id"), "note.duplicate-id", f"note id '{note['id']}' is already used")
+            seen.add(note["id"])
+            self.text(("notes", i, "text"), note.get("text"))
+            self.text(("notes", i, "decision"), note.get("decision"))
+
+    def order(self, derived: Mapping[str, DerivedSpec | None], tables: Mapping[str, TableSpec | None]) -> list[str] | None:
+        """Derived values and tables in dependency order; a cycle is an error."""
+        produces: dict[str, str] = {name: name for name in derived}
+        for tname, table in tables.items():
+            for out in (self.data["tables"][tname].get("outputs") or {}):
+                produces[out] = tname
+        deps: dict[str, set[str]] = {}
+        for name, spec in derived.items():
+            deps[name] = {produces[n] for n in spec.expr.names if n in produces} if spec else set()
+        for tname, table in tables.items():
+            deps[tname] = {produces[n] for i in table.inputs for n in i.expr.names if n in produces} if table else set()
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(node: str, stack: list[str]) -> bool:
+            if state.get(node) == 2:
+                return True
+            if state.get(node) == 1:
+                cycle = stack[stack.index(node):] + [node]
+                section = "derived" if node in derived else "tables"
+                self.error((section, node), "name.cycle", "dependency cycle: " + " -> ".join(cycle),
+                           "a value cannot depend on itself, even through others", key=True)
+                return False
+            state[node] = 1
+            for dep in sorted(deps[node]):
+                if not visit(dep, stack + [node]):
+                    state[node] = 2
+                    return False
+            state[node] = 2
+            order.append(node)
+            return True
+
+        ok = all([visit(node, []) for node in sorted(deps, key=lambda n: self.doc.position(
+            ("derived", n) if n in derived else ("tables", n)).line)])
+        return order if ok else None
+
+    def with_fact_closure(self, facts: Mapping[str, FactSpec], derived: Mapping[str, DerivedSpec | None],
+                          tables: Mapping[str, TableSpec | None], rules: list[RuleSpec]
+                          ) -> tuple[dict[str, DerivedSpec], dict[str, TableSpec], list[RuleSpec]]:
+        """Attach to each part the set of facts it depends on (for 'needs' in results)."""
+        closure: dict[str, frozenset[str]] = {name: frozenset({name}) for name in facts}
+        closure["today"] = frozenset()
+        out_derived: dict[str, DerivedSpec] = {}
+        out_tables: dict[str, TableSpec] = {}
+        pending = [n for n in self.order(derived, tables) or []]
+        for node in pending:
+            if node in derived:
+                spec = derived[node]
+                assert spec is not None
+                needed = frozenset().union(*(closure.get(n, frozenset()) for n in spec.expr.names))
+                out_derived[node] = DerivedSpec(**{**spec.__dict__, "facts": needed})
+                closure[node] = needed
+            else:
+                table = tables[node]
+                assert table is not None
+                needed = frozenset().union(*(closure.get(n, frozenset()) for i in table.inputs for n in i.expr.names))
+                out_tables[node] = TableSpec(**{**table.__dict__, "facts": needed})
+                for out in table.outputs:
+                    closure[out] = needed
+        out_rules = [
+            RuleSpec(**{**rule.__dict__, "facts": frozenset().union(
+                *(closure.get(n, frozenset()) for n in rule.when.names))})
+            for rule in rules
+        ]
+        return out_derived, out_tables, out_rules
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def compile_document(doc: Document, limits: Limits, *, content_hash: str = ""
+                     ) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
+    """Compile a schema-valid document; return the guideline or every problem found."""
+    compiler = _Compiler(doc, limits, content_hash)
+    guideline = compiler.compile()
+    if guideline is None:
+        return None, sorted(compiler.errors)
+    return guideline, []
+
+
+def iter_names(guideline: CompiledGuideline) -> Iterable[str]:
+    """Every name an expression or template may use, in declaration order."""
+    yield from guideline.facts
+    yield from guideline.derived
+    for table in guideline.tables.values():
+        yield from table.outputs
+    yield "today"
+

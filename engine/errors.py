@@ -1,0 +1,106 @@
+"""Diagnostics and the error hierarchy.
+
+A :class:`Diagnostic` is a value: a stable dotted code, a message, a severity
+and a 1-based location. Stages *collect* diagnostics and raise one error that
+carries all of them, so an author sees every problem in one run.
+
+Two branches under one root:
+
+* :class:`GuidelineError` -- problems in the guideline file, found before any
+  patient is evaluated (YAML, schema, expressions, templates, cycles).
+* :class:`FactsError` / :class:`EvaluationError` -- problems with one
+  patient's facts, or at evaluation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+__all__ = [
+    "Diagnostic",
+    "EngineError",
+    "GuidelineError",
+    "FactsError",
+    "EvaluationError",
+]
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in a file, with where it is and how to fix it.
+
+    ``line`` and ``col`` are 1-based; 0 means "unknown" (for example a problem
+    with a whole facts document passed as a Python dict).
+    """
+
+    file: str
+    line: int
+    col: int
+    code: str
+    message: str
+    severity: str = "error"
+    path: str = ""
+    hint: str = ""
+    source_line: str = field(default="", compare=False)
+
+    def location(self) -> str:
+        """``file:line:col`` (line and col left out when unknown)."""
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}"
+        return self.file
+
+    def format(self, *, show_source: bool = True) -> str:
+        """Render the one way diagnostics are shown everywhere."""
+        text = f"{self.location()}: {self.severity}: {self.code}: {self.message}"
+        if show_source and self.source_line:
+            caret = " " * max(self.col - 1, 0) + "^"
+            text += f"\n    {self.source_line}\n    {caret}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with stable keys."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "path": self.path,
+            "hint": self.hint,
+        }
+
+    def __str__(self) -> str:
+        return self.format(show_source=False)
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(sorted(diagnostics))
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        count = len(self.diagnostics)
+        head = f"{count} problem{'s' if count != 1 else ''}"
+        return head + ":\n" + "\n".join(d.format(show_source=False) for d in self.diagnostics)
+
+    def format(self) -> str:
+        """Every diagnostic, with its source line and hint."""
+        return "\n".join(d.format() for d in self.diagnostics)
+
+
+class GuidelineError(EngineError):
+    """The guideline file is not valid; nothing was compiled."""
+
+
+class FactsError(EngineError):
+    """The facts given for a patient are not valid; nothing was evaluated."""
+
+
+class EvaluationError(EngineError):
+    """Evaluation could not complete (e.g. a division by zero on valid facts)."""

@@ -1,0 +1,368 @@
+"""Stage 4 -- evaluate: facts in, result out, as a pure function.
+
+``evaluate(guideline, facts, on, lang)`` reads nothing but its arguments and
+keeps nothing between calls, so one compiled guideline can serve many
+threads. Each derived value, table lookup and rule outcome is kept in the
+result's trace: explanations are rendered from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import simpleeval
+
+from .compile import CompiledGuideline, DerivedSpec, RecommendationSpec, RuleSpec, TableSpec, Where
+from .errors import Diagnostic, EvaluationError
+from .expressions import CompiledExpression
+from .facts import Given, validate_facts
+from .loading import Document
+from .templates import TemplateRuntimeError, format_date, format_number
+from .units import round_half_up
+
+__all__ = ["RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate"]
+
+RESULT_VERSION = "1.0"
+_ARITHMETIC_ERRORS = (ZeroDivisionError, OverflowError, ValueError, TypeError, simpleeval.InvalidExpression)
+
+
+@dataclass(frozen=True)
+class Value:
+    """A fact, derived value or table output as it was used."""
+
+    name: str
+    origin: str  # fact | derived | table
+    value: Any
+    unit: str | None
+    display: str
+    label: str
+    how: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"name": self.name, "origin": self.origin, "value": _json(self.value), "unit": self.unit,
+                "display": self.display, "label": self.label, "how": self.how}
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a recommendation was made: its condition and the values it read."""
+
+    condition: str
+    values: tuple[Value, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"condition": self.condition, "values": [v.to_dict() for v in self.values]}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A recommendation made for this patient."""
+
+    id: str
+    rule: str
+    kind: str
+    text: str
+    strength: str | None
+    dose: Mapping[str, Any] | None
+    schedule: tuple[Mapping[str, Any], ...]
+    source: Mapping[str, Any]
+    evidence: tuple[str, ...]
+    notes: tuple[str, ...]
+    why: Why
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id, "rule": self.rule, "kind": self.kind, "text": self.text, "strength": self.strength,
+            "dose": _json(self.dose), "schedule": _json(self.schedule), "source": _json(self.source),
+            "evidence": list(self.evidence), "notes": list(self.notes), "why": self.why.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Undetermined:
+    """A rule that could not be decided, and the facts that would decide it."""
+
+    rule: str
+    title: str
+    condition: str
+    needs: tuple[str, ...]
+    recommendations: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"rule": self.rule, "title": self.title, "condition": self.condition,
+                "needs": list(self.needs), "recommendations": list(self.recommendations)}
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything decided for one patient on one date, with its trace."""
+
+    guideline: str
+    version: str
+    evaluated_on: dt.date
+    lang: str
+    recommendations: tuple[Recommendation, ...]
+    undetermined: tuple[Undetermined, ...]
+    values: Mapping[str, Value]
+    missing_facts: tuple[str, ...]
+    rules: Mapping[str, str]  # rule id -> fired | not-fired | undetermined
+    tables: Mapping[str, str | None]  # table -> row id, "otherwise", or None (unknown input)
+    result_version: str = RESULT_VERSION
+    _guideline: CompiledGuideline | None = field(default=None, repr=False, compare=False)
+
+    def recommendation_ids(self) -> list[str]:
+        """Ids of the recommendations made, in guideline order."""
+        return [r.id for r in self.recommendations]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape (see ``result_version``)."""
+        return {
+            "result_version": self.result_version,
+            "guideline": {"id": self.guideline, "version": self.version},
+            "evaluated_on": self.evaluated_on.isoformat(),
+            "lang": self.lang,
+            "recommendations": [r.to_dict() for r in self.recommendations],
+            "undetermined": [u.to_dict() for u in self.undetermined],
+            "missing_facts": list(self.missing_facts),
+            "values": {name: v.to_dict() for name, v in self.values.items()},
+            "rules": dict(self.rules),
+            "tables": dict(self.tables),
+        }
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+class _Failure(Exception):
+    def __init__(self, where: Where, message: str):
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+def _run(expr: CompiledExpression, env: Mapping[str, Any], where: Where) -> Any:
+    try:
+        return expr(env)
+    except _ARITHMETIC_ERRORS as exc:
+        raise _Failure(where, f"evaluating '{expr.text.strip()}' failed: {exc or type(exc).__name__}") from None
+
+
+def _lookup(table: TableSpec, env: dict[str, Any]) -> str | None:
+    """Set the table's outputs in ``env``; return the row id, 'otherwise', or None if unknown."""
+    keys = [_run(i.expr, env, table.where) for i in table.inputs]
+    if any(k is None for k in keys):
+        for out in table.outputs:
+            env[out] = None
+        return None
+    hits = [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys))]
+    if not hits:
+        env.update(table.otherwise)
+        return "otherwise"
+    if table.hit == "collect":
+        for out in table.outputs:
+            env[out] = tuple(row.outputs[out] for row in hits if row.outputs[out] is not None)
+        return ",".join(row.id for row in hits)
+    if table.hit == "unique" and len(hits) > 1:
+        shown = ", ".join(map(str, keys))
+        raise _Failure(table.where, f"table '{table.name}' has hit policy unique but rows "
+                                    f"{', '.join(r.id for r in hits)} all match {shown}")
+    env.update(hits[0].outputs)
+    return hits[0].id
+
+
+def evaluate(
+    guideline: CompiledGuideline,
+    facts: Any,
+    on: dt.date,
+    lang: str,
+    *,
+    doc: Document | None = None,
+    max_output_chars: int = 100_000,
+) -> Result:
+    """Evaluate ``facts`` on date ``on``; raise FactsError or EvaluationError on bad input."""
+    values, given = validate_facts(guideline, facts, on, doc=doc)
+    env: dict[str, Any] = dict(values)
+    env["today"] = on
+    rows: dict[str, str | None] = {}
+    try:
+        for step in guideline.plan:
+            if isinstance(step, DerivedSpec):
+                value = _run(step.expr, env, step.where)
+                if value is not None and step.decimals is not None:
+                    value = round_half_up(value, step.decimals)
+                env[step.name] = value
+            else:
+                rows[step.name] = _lookup(step, env)
+        outcomes: dict[str, Any] = {rule.id: _run(rule.when, env, rule.where) for rule in guideline.rules}
+    except _Failure as failure:
+        raise EvaluationError([Diagnostic(failure.where.file, failure.where.line, failure.where.col,
+                                          "eval.failed", failure.message)]) from None
+    explainer = _Explainer(guideline, env, given, rows, lang)
+    recommendations: list[Recommendation] = []
+    undetermined: list[Undetermined] = []
+    status: dict[str, str] = {}
+    for rule in guideline.rules:
+        outcome = outcomes[rule.id]
+        if outcome is None:
+            status[rule.id] = "undetermined"
+            needs = tuple(sorted(f for f in rule.facts if values.get(f) is None))
+            undetermined.append(Undetermined(rule.id, explainer.text(rule.title) or rule.id, rule.when.text.strip(),
+                                             needs, tuple(r.id for r in rule.then)))
+            continue
+        status[rule.id] = "fired" if outcome else "not-fired"
+        if not outcome:
+            continue
+        why = Why(rule.when.text.strip(), tuple(explainer.value(n) for n in _ordered(rule.when)))
+        for rec in rule.then:
+            recommendations.append(_recommend(rule, rec, env, explainer, why, lang, max_output_chars))
+    missing = tuple(name for name in guideline.facts if values[name] is None)
+    return Result(
+        guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
+        recommendations=tuple(recommendations), undetermined=tuple(undetermined),
+        values={name: explainer.value(name) for name in _all_names(guideline)},
+        missing_facts=missing, rules=status, tables=rows, _guideline=guideline,
+    )
+
+
+def _ordered(expr: CompiledExpression) -> list[str]:
+    """Names of an expression in the order they are written."""
+    import ast
+
+    seen: dict[str, None] = {}
+    for node in ast.walk(expr.tree):
+        if isinstance(node, ast.Name) and node.id != "today":
+            seen.setdefault(node.id, None)
+    return sorted(seen, key=lambda n: expr.text.find(n))
+
+
+def _all_names(guideline: CompiledGuideline) -> list[str]:
+    names = list(guideline.facts) + [s.name for s in guideline.plan if isinstance(s, DerivedSpec)]
+    for step in guideline.plan:
+        if isinstance(step, TableSpec):
+            names.extend(step.outputs)
+    return names
+
+
+def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], explainer: "_Explainer",
+               why: Why, lang: str, max_chars: int) -> Recommendation:
+    template = rec.templates.get(lang) or next(iter(rec.templates.values()))
+    try:
+        text = template.render(env, max_chars)
+    except TemplateRuntimeError as exc:
+        raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col, "template.failed",
+                                          f"recommendation '{rec.id}': {exc}")]) from None
+    dose = None
+    if rec.dose is not None:
+        dose = {k: v for k, v in rec.dose.items() if k not in ("drug", "with")}
+        dose["drug"] = {"name": explainer.text(rec.dose["drug"]["name"]), "atc": rec.dose["drug"].get("atc")}
+        if "with" in rec.dose:
+            dose["with"] = explainer.text(rec.dose["with"])
+        for key, expr in rec.dose_exprs.items():
+            try:
+                dose[key] = _run(expr, env, rec.where)
+            except _Failure as failure:
+                raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col,
+                                                  "eval.failed", failure.message)]) from None
+    return Recommendation(
+        id=rec.id, rule=rule.id, kind=rec.kind, text=text, strength=rec.strength, dose=dose,
+        schedule=rec.schedule, source=dict(rec.source) or dict(rule.source), evidence=rec.evidence,
+        notes=rule.notes, why=why,
+    )
+
+
+class _Explainer:
+    """Turns values of the trace into displayable, explained values."""
+
+    def __init__(self, guideline: CompiledGuideline, env: Mapping[str, Any], given: Mapping[str, Given],
+                 rows: Mapping[str, str | None], lang: str):
+        self.g = guideline
+        self.env = env
+        self.given = given
+        self.rows = rows
+        self.lang = lang
+        self.cache: dict[str, Value] = {}
+        self.producer = {out: t for t in guideline.tables.values() for out in t.outputs}
+
+    def text(self, texts: Mapping[str, str] | Any) -> str:
+        if not isinstance(texts, Mapping):
+            return str(texts) if texts is not None else ""
+        return texts.get(self.lang) or texts.get(self.g.languages[0]) or ""
+
+    def display(self, value: Any, unit: str | None, decimals: int | None = None) -> str:
+        if value is None:
+            return format_number(None, self.lang)
+        if isinstance(value, bool):
+            return {"fr": "oui" if value else "non"}.get(self.lang, "yes" if value else "no")
+        if isinstance(value, dt.date):
+            return format_date(value, self.lang)
+        if isinstance(value, (int, float)):
+            return format_number(value, self.lang, decimals) + (f" {unit}" if unit else "")
+        if isinstance(value, tuple):
+            return ", ".join(map(str, value)) if value else "-"
+        return str(value)
+
+    def value(self, name: str) -> Value:
+        if name in self.cache:
+            return self.cache[name]
+        raw = self.env.get(name)
+        if name in self.g.facts:
+            spec = self.g.facts[name]
+            unit = spec.units.canonical if spec.units else None
+            shown = self.display(raw, unit)
+            given = self.given.get(name)
+            if given is not None and given.unit and given.unit != unit:
+                shown = f"{self.display(given.original, given.unit)} (= {shown})"
+            if raw is not None and spec.value_labels.get(str(raw)):
+                shown = self.text(spec.value_labels[str(raw)])
+            result = Value(name, "fact", raw, unit, shown, self.text(spec.label))
+        elif name in self.g.derived:
+            spec = self.g.derived[name]
+            inputs = ", ".join(f"{self.text(self._label(n))} {self.value(n).display}"
+                               for n in _ordered(spec.expr))
+            formula = self.text(spec.formula)
+            how = f"{formula} ({inputs})" if formula else inputs
+            result = Value(name, "derived", raw, spec.unit, self.display(raw, spec.unit, spec.decimals),
+                           self.text(spec.label), how)
+        elif name in self.producer:
+            table = self.producer[name]
+            unit = table.outputs[name]
+            row_id = self.rows.get(table.name)
+            how = self._row_how(table, row_id)
+            result = Value(name, "table", raw, unit, self.display(raw, unit), name, how)
+        else:
+            result = Value(name, "builtin", raw, None, self.display(raw, None), name)
+        self.cache[name] = result
+        return result
+
+    def _label(self, name: str) -> Mapping[str, str] | str:
+        if name in self.g.facts:
+            return self.g.facts[name].label
+        if name in self.g.derived:
+            return self.g.derived[name].label
+        return name
+
+    def _row_how(self, table: TableSpec, row_id: str | None) -> str:
+        title = self.text(table.title) or table.name
+        inputs = ", ".join(f"{self.text(self._label(i.expr.text.strip()))} {self.value(i.expr.text.strip()).display}"
+                           for i in table.inputs if i.expr.text.strip() in self.env)
+        if row_id is None:
+            return f"{title}: {'entrée inconnue' if self.lang == 'fr' else 'input unknown'} ({inputs})"
+        if row_id == "otherwise":
+            return f"{title}: {'aucune ligne' if self.lang == 'fr' else 'no row'} ({inputs})"
+        rows = [r for r in table.rows if r.id in row_id.split(",")]
+        shown = "; ".join(
+            (self.text(r.label) or " / ".join(c.text or str(c.interval) for c in r.cells)) for r in rows)
+        return f"{title}: {shown} ({inputs})"

@@ -1,0 +1,561 @@
+"""The expression language: parsed once, checked, compiled to Kleene code.
+
+simpleeval defines and guards the language: its parser reads the text, its
+node table and operator table bound what we accept, its limits bound powers
+and literals, and a simpleeval evaluator with three-valued operators is the
+reference (oracle) the compiled code is tested against.
+
+On top of that we walk the AST with our own allow-list and a small type
+checker, so that an unknown name, an unknown function, a comparison with an
+enum value that does not exist, or a forbidden construct is reported at load
+time with its column. Only then is the *validated AST* rewritten into new
+``ast`` nodes with three-valued semantics and given to ``compile()``: no
+author text is ever pasted into generated source.
+
+Unknown is ``None`` at run time:
+
+* comparisons, arithmetic and function calls with an unknown operand are
+  unknown;
+* ``and``/``or``/``not`` follow Kleene logic (False and unknown = False,
+  True or unknown = True), evaluated left to right with short-circuit;
+* ``known(x)`` is the one way to test for unknown and is never unknown.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import operator
+import warnings
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import Any, Callable, Mapping
+
+import simpleeval
+
+from .functions import REGISTRY
+from .loading import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "NameInfo",
+    "ExprProblem",
+    "CompiledExpression",
+    "compile_expression",
+    "reference_eval",
+]
+
+# Node types the language accepts: ours, but never more than simpleeval's
+# evaluator defines (List/Tuple come from its compound-types evaluator).
+_SIMPLEEVAL_NODES = set(simpleeval.EvalWithCompoundTypes().nodes)
+_ALLOWED_NODES = {
+    ast.Expression, ast.Expr, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Compare, ast.IfExp,
+    ast.Call, ast.Name, ast.Constant, ast.List, ast.Tuple, ast.Load,
+    ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow, ast.FloorDiv,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+}
+_ALLOWED_OPERATORS = set(simpleeval.DEFAULT_OPERATORS) | {ast.Not}
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv,
+    ast.Pow: simpleeval.safe_power,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+}
+_NODE_WORDS = {
+    "Attribute": "attribute access (x.y)", "Subscript": "indexing (x[...])", "Lambda": "lambda",
+    "ListComp": "comprehensions", "GeneratorExp": "comprehensions", "SetComp": "comprehensions",
+    "DictComp": "comprehensions", "JoinedStr": "f-strings", "Dict": "dictionaries", "Set": "sets",
+    "NamedExpr": "assignment (:=)", "Starred": "star arguments", "Await": "await",
+    "Yield": "yield", "Slice": "slices", "Assign": "assignment (=)", "AugAssign": "assignment",
+    "Import": "import", "ImportFrom": "import", "FunctionDef": "function definitions",
+}
+
+
+@dataclass(frozen=True)
+class NameInfo:
+    """What the checker knows about a name: its type and, for enums, its values."""
+
+    type: str  # boolean, number, enum, list, date, any
+    values: tuple[str, ...] = ()
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class ExprProblem:
+    """A problem in one expression; ``col`` is 1-based inside the expression text."""
+
+    code: str
+    message: str
+    col: int
+    line: int = 1
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class CompiledExpression:
+    """An expression checked and compiled once; call it with a name->value mapping."""
+
+    text: str
+    tree: ast.Expression = field(repr=False, compare=False)
+    code: CodeType = field(repr=False, compare=False)
+    names: frozenset[str] = frozenset()
+    type: str = "any"
+
+    def __call__(self, env: Mapping[str, Any]) -> Any:
+        return eval(self.code, _RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Code objects do not pickle; recompile from the (already validated)
+        # text in the receiving process.
+        return (_recompile, (self.text, self.tree))
+
+
+def _recompile(text: str, tree: ast.Expression) -> CompiledExpression:
+    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    kind = getattr(tree, "_engine_type", "any")
+    return CompiledExpression(text, tree, _codegen(tree), names, kind)
+
+
+_RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}}
+for _name, _fn in REGISTRY.items():
+    _RUNTIME_GLOBALS[f"_f_{_name}"] = _fn.impl
+_RUNTIME_GLOBALS["_pow"] = simpleeval.safe_power
+
+
+def compile_expression(
+    text: str,
+    scope: Mapping[str, NameInfo],
+    *,
+    expect: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[CompiledExpression | None, list[ExprProblem]]:
+    """Parse, check and compile ``text``; return the result or the problems.
+
+    ``scope`` maps each name the expression may use to what is known of it;
+    ``expect`` is the type the caller needs (``"boolean"`` for conditions).
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None, [ExprProblem("expr.empty", "the expression is empty", 1)]
+    if len(text) > limits.max_expression_chars:
+        return None, [ExprProblem("expr.too-long",
+                                  f"expression is {len(text)} characters, more than the limit of "
+                                  f"{limits.max_expression_chars}", 1)]
+    source = text.replace("\n", " ")
+    indent = len(source) - len(source.lstrip())
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stmt = simpleeval.SimpleEval.parse(source)
+    except SyntaxError as exc:
+        col = (exc.offset or 1) + indent
+        return None, [ExprProblem("expr.syntax", f"syntax error: {exc.msg}", col,
+                                  hint="expressions use and/or/not, ==, <, +, ... as in a formula")]
+    except (RecursionError, MemoryError, ValueError):
+        return None, [ExprProblem("expr.too-complex", "the expression is nested too deeply", 1)]
+    except simpleeval.InvalidExpression as exc:
+        return None, [ExprProblem("expr.syntax", str(exc), 1)]
+    if any(issubclass(w.category, simpleeval.MultipleExpressions) for w in caught):
+        return None, [ExprProblem("expr.syntax", "only one expression is allowed", 1 + indent)]
+    if not isinstance(stmt, ast.Expr):
+        kind = type(stmt).__name__
+        return None, [ExprProblem("expr.not-allowed",
+                                  f"{_NODE_WORDS.get(kind, kind)} is not allowed: an expression computes a value",
+                                  1 + indent)]
+    tree = ast.Expression(body=stmt.value)
+    checker = _Checker(scope, indent, limits)
+    kind = checker.check_root(tree, expect)
+    if checker.problems:
+        return None, checker.problems
+    tree._engine_type = kind  # type: ignore[attr-defined]
+    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return CompiledExpression(text, tree, _codegen(tree), names, kind), []
+
+
+# --- checking ----------------------------------------------------------------
+
+
+class _Checker:
+    """Allow-list walk and type inference; collects every problem it can."""
+
+    def __init__(self, scope: Mapping[str, NameInfo], indent: int, limits: Limits):
+        self.scope = scope
+        self.indent = indent
+        self.limits = limits
+        self.problems: list[ExprProblem] = []
+
+    def problem(self, node: ast.AST, code: str, message: str, hint: str = "") -> str:
+        col = getattr(node, "col_offset", 0) + 1 + self.indent
+        self.problems.append(ExprProblem(code, message, col, hint=hint))
+        return "any"
+
+    def check_root(self, tree: ast.Expression, expect: str | None) -> str:
+        depth = _depth(tree)
+        if depth > self.limits.max_expression_depth:
+            self.problem(tree.body, "expr.too-complex",
+                         f"the expression is nested {depth} levels deep, more than the limit of "
+                         f"{self.limits.max_expression_depth}")
+            return "any"
+        for node in ast.walk(tree):
+            kind = type(node)
+            if kind not in _ALLOWED_NODES or (
+                kind not in _SIMPLEEVAL_NODES and isinstance(node, ast.expr)
+            ):
+                word = _NODE_WORDS.get(kind.__name__, kind.__name__)
+                return self.problem(node, "expr.not-allowed", f"{word} is not allowed in expressions",
+                                    "use facts, derived values, operators and the listed functions")
+            if isinstance(node, (ast.operator, ast.unaryop, ast.cmpop)) and kind not in _ALLOWED_OPERATORS:
+                return self.problem(tree.body, "expr.not-allowed", f"operator {kind.__name__} is not allowed")
+        found = self.visit(tree.body)
+        if expect and found not in (expect, "any"):
+            self.problem(tree.body, "expr.type", f"this expression gives a {found}, a {expect} is needed",
+                         "a condition compares values, e.g. age >= 18")
+        return found
+
+    def visit(self, node: ast.AST) -> str:
+        method = getattr(self, f"visit_{type(node).__name__}")
+        return method(node)
+
+    def visit_Constant(self, node: ast.Constant) -> str:
+        value = node.value
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, (int, float)):
+            if isinstance(value, int) and abs(value) > 10**15:
+                return self.problem(node, "expr.too-large", "this number is too large")
+            return "number"
+        if isinstance(value, str):
+            return "text"
+        return self.problem(node, "expr.not-allowed", f"the constant {value!r} is not allowed",
+                            "unknown is tested with known(x), not with None")
+
+    def visit_Name(self, node: ast.Name) -> str:
+        info = self.scope.get(node.id)
+        if info is None:
+            if node.id in REGISTRY:
+                return self.problem(node, "expr.not-allowed", f"'{node.id}' is a function: call it with (...)")
+            close = difflib.get_close_matches(node.id, list(self.scope), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "declare it under facts or derived"
+            return self.problem(node, "expr.unknown-name", f"unknown name '{node.id}'", hint)
+        return info.type
+
+    def _want(self, node: ast.AST, got: str, *wanted: str) -> None:
+        if got != "any" and got not in wanted:
+            self.problem(node, "expr.type", f"expected a {' or '.join(wanted)} here, got a {got}")
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> str:
+        for value in node.values:
+            self._want(value, self.visit(value), "boolean")
+        return "boolean"
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> str:
+        got = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            self._want(node.operand, got, "boolean")
+            return "boolean"
+        self._want(node.operand, got, "number")
+        return "number"
+
+    def visit_BinOp(self, node: ast.BinOp) -> str:
+        left, right = self.visit(node.left), self.visit(node.right)
+        self._want(node.left, left, "number")
+        self._want(node.right, right, "number")
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
+            exponent = node.right.value
+            if isinstance(exponent, (int, float)) and abs(exponent) > 100:
+                self.problem(node.right, "expr.too-large", f"exponent {exponent} is too large")
+        return "number"
+
+    def visit_Compare(self, node: ast.Compare) -> str:
+        operands = [node.left, *node.comparators]
+        types = [self.visit(o) for o in operands]
+        for i, op in enumerate(node.ops):
+            a, b = operands[i], operands[i + 1]
+            ta, tb = types[i], types[i + 1]
+            if isinstance(op, (ast.In, ast.NotIn)):
+                self._check_membership(a, ta, b, tb)
+            elif isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+                self._want(a, ta, "number", "date")
+                self._want(b, tb, "number", "date")
+                if "any" not in (ta, tb) and ta != tb:
+                    self.problem(b, "expr.type", f"cannot compare a {ta} with a {tb}")
+            else:
+                if "any" not in (ta, tb) and _base(ta) != _base(tb):
+                    self.problem(b, "expr.type", f"cannot compare a {ta} with a {tb}")
+                self._check_enum_literal(a, b)
+                self._check_enum_literal(b, a)
+        return "boolean"
+
+    def _check_membership(self, item: ast.AST, ti: str, container: ast.AST, tc: str) -> None:
+        if isinstance(container, (ast.List, ast.Tuple)):
+            for element in container.elts:
+                self._check_enum_literal(item, element)
+            return
+        self._want(container, tc, "list")
+        if isinstance(container, ast.Name) and isinstance(item, ast.Constant):
+            self._check_value(container.id, item)
+
+    def _check_enum_literal(self, name_node: ast.AST, literal: ast.AST) -> None:
+        if isinstance(name_node, ast.Name) and isinstance(literal, ast.Constant) and isinstance(literal.value, str):
+            self._check_value(name_node.id, literal)
+
+    def _check_value(self, name: str, literal: ast.Constant) -> None:
+        info = self.scope.get(name)
+        if info and info.values and literal.value not in info.values:
+            close = difflib.get_close_matches(str(literal.value), list(info.values), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "values: " + ", ".join(info.values)
+            self.problem(literal, "expr.unknown-value", f"'{literal.value}' is not a value of {name}", hint)
+
+    def visit_IfExp(self, node: ast.IfExp) -> str:
+        self._want(node.test, self.visit(node.test), "boolean")
+        body, orelse = self.visit(node.body), self.visit(node.orelse)
+        if "any" not in (body, orelse) and _base(body) != _base(orelse):
+            self.problem(node.orelse, "expr.type", f"both branches must give the same type ({body} vs {orelse})")
+        return body if body != "any" else orelse
+
+    def visit_Call(self, node: ast.Call) -> str:
+        if not isinstance(node.func, ast.Name):
+            return self.problem(node, "expr.not-allowed", "only the listed functions can be called",
+                                "functions: " + ", ".join(sorted(REGISTRY)))
+        fn = REGISTRY.get(node.func.id)
+        if fn is None:
+            close = difflib.get_close_matches(node.func.id, list(REGISTRY), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "functions: " + ", ".join(sorted(REGISTRY))
+            return self.problem(node, "expr.unknown-function", f"unknown function '{node.func.id}'", hint)
+        if node.keywords:
+            return self.problem(node, "expr.not-allowed", f"{fn.name}() takes no named arguments")
+        count = len(node.args)
+        low, high = len(fn.args) - fn.optional, len(fn.args)
+        if (count < low) or (count > high and not fn.variadic):
+            want = f"{low}" if low == high else f"{low} to {high}"
+            if fn.variadic:
+                want = f"at least {low}"
+            return self.problem(node, "expr.arguments", f"{fn.name}() takes {want} argument(s), {count} given")
+        for i, arg in enumerate(node.args):
+            expected = fn.args[min(i, len(fn.args) - 1)]
+            got = self.visit(arg)
+            if expected != "any":
+                self._want(arg, got, expected)
+        return fn.returns
+
+    def visit_List(self, node: ast.List | ast.Tuple) -> str:
+        kinds = set()
+        for element in node.elts:
+            if not isinstance(element, ast.Constant):
+                self.problem(element, "expr.not-allowed", "a list may only hold plain values")
+                continue
+            kinds.add(self.visit(element))
+        if len(kinds) > 1:
+            self.problem(node, "expr.type", "a list must hold values of one type")
+        return "list"
+
+    visit_Tuple = visit_List
+
+
+def _base(kind: str) -> str:
+    return "text" if kind in ("enum", "text") else kind
+
+
+def _depth(tree: ast.AST) -> int:
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+# --- code generation from the validated AST ----------------------------------
+
+
+class _Gen:
+    """Rewrites a validated AST into new nodes with three-valued semantics."""
+
+    def __init__(self) -> None:
+        self.counter = 0
+
+    def temp(self) -> str:
+        self.counter += 1
+        return f"_t{self.counter}"
+
+    def bind(self, node: ast.expr) -> tuple[ast.expr, ast.expr]:
+        """(expression that evaluates ``node`` once, expression reading it again)."""
+        if isinstance(node, (ast.Name, ast.Constant)):
+            return node, node
+        name = self.temp()
+        return (ast.NamedExpr(target=ast.Name(name, ast.Store()), value=node), ast.Name(name, ast.Load()))
+
+    def gen(self, node: ast.expr) -> ast.expr:
+        method = getattr(self, f"gen_{type(node).__name__}")
+        return method(node)
+
+    def gen_Constant(self, node: ast.Constant) -> ast.expr:
+        return ast.Constant(node.value)
+
+    def gen_Name(self, node: ast.Name) -> ast.expr:
+        return ast.Name(node.id, ast.Load())
+
+    def gen_List(self, node: ast.List | ast.Tuple) -> ast.expr:
+        return ast.Tuple([ast.Constant(e.value) for e in node.elts], ast.Load())  # type: ignore[attr-defined]
+
+    gen_Tuple = gen_List
+
+    def _unknown_if_any(self, operands: list[ast.expr], build: Callable[[list[ast.expr]], ast.expr]) -> ast.expr:
+        """``None if any operand is None else build(operands)`` with each operand evaluated once."""
+        first_uses, reads, tests = [], [], []
+        for operand in operands:
+            first, again = self.bind(operand)
+            first_uses.append(first)
+            reads.append(again)
+        for first, operand in zip(first_uses, operands):
+            if isinstance(operand, ast.Constant):
+                continue
+            tests.append(ast.Compare(first, [ast.Is()], [ast.Constant(None)]))
+        body = build(reads)
+        if not tests:
+            return body
+        test = tests[0] if len(tests) == 1 else ast.BoolOp(ast.Or(), tests)
+        return ast.IfExp(test=test, body=ast.Constant(None), orelse=body)
+
+    def gen_BinOp(self, node: ast.BinOp) -> ast.expr:
+        left, right = self.gen(node.left), self.gen(node.right)
+        if isinstance(node.op, ast.Pow):
+            return self._unknown_if_any(
+                [left, right],
+                lambda r: ast.Call(ast.Name("_pow", ast.Load()), [r[0], r[1]], []))
+        op = type(node.op)()
+        return self._unknown_if_any([left, right], lambda r: ast.BinOp(r[0], op, r[1]))
+
+    def gen_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        operand = self.gen(node.operand)
+        op = type(node.op)()
+        return self._unknown_if_any([operand], lambda r: ast.UnaryOp(op, r[0]))
+
+    def gen_Compare(self, node: ast.Compare) -> ast.expr:
+        operands = [self.gen(o) for o in [node.left, *node.comparators]]
+        if len(node.ops) == 1:
+            op = type(node.ops[0])()
+            return self._unknown_if_any(operands, lambda r: ast.Compare(r[0], [op], [r[1]]))
+        # a < b < c is (a < b) and (b < c) with b evaluated once.
+        parts: list[ast.expr] = []
+        previous = operands[0]
+        for op_node, operand in zip(node.ops, operands[1:]):
+            first, again = self.bind(operand)
+            op = type(op_node)()
+            parts.append(self._unknown_if_any([previous, first], lambda r, op=op: ast.Compare(r[0], [op], [r[1]])))
+            previous = again
+        return self._kleene(parts, is_and=True)
+
+    def gen_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        return self._kleene([self.gen(v) for v in node.values], is_and=isinstance(node.op, ast.And))
+
+    def _kleene(self, values: list[ast.expr], *, is_and: bool) -> ast.expr:
+        # and: False wins, then unknown, else True. or: True wins, then unknown, else False.
+        decisive = ast.Constant(not is_and)
+        result = values[0]
+        for value in values[1:]:
+            left_first, left_again = self.bind(result)
+            right_first, right_again = self.bind(value)
+
+            def is_(expr: ast.expr, const: Any) -> ast.expr:
+                return ast.Compare(expr, [ast.Is()], [ast.Constant(const)])
+
+            undecided = ast.IfExp(
+                test=ast.BoolOp(ast.Or(), [is_(left_again, None), is_(right_again, None)]),
+                body=ast.Constant(None),
+                orelse=ast.Constant(is_and),
+            )
+            result = ast.IfExp(
+                test=is_(left_first, not is_and),
+                body=decisive,
+                orelse=ast.IfExp(test=is_(right_first, not is_and), body=ast.Constant(not is_and), orelse=undecided),
+            )
+        return result
+
+    def gen_IfExp(self, node: ast.IfExp) -> ast.expr:
+        test_first, test_again = self.bind(self.gen(node.test))
+        return ast.IfExp(
+            test=ast.Compare(test_first, [ast.Is()], [ast.Constant(None)]),
+            body=ast.Constant(None),
+            orelse=ast.IfExp(test=test_again, body=self.gen(node.body), orelse=self.gen(node.orelse)),
+        )
+
+    def gen_Call(self, node: ast.Call) -> ast.expr:
+        name = node.func.id  # type: ignore[attr-defined]
+        args = [self.gen(a) for a in node.args]
+        if name == "known":
+            return ast.Compare(args[0], [ast.IsNot()], [ast.Constant(None)])
+        return ast.Call(ast.Name(f"_f_{name}", ast.Load()), args, [])
+
+
+def _codegen(tree: ast.Expression) -> CodeType:
+    body = _Gen().gen(tree.body)
+    module = ast.Expression(body=body)
+    ast.fix_missing_locations(module)
+    return compile(module, "<guideline expression>", "eval")
+
+
+# --- reference evaluator -------------------------------------------------------
+
+
+def _none_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapped(*args: Any) -> Any:
+        return None if any(a is None for a in args) else fn(*args)
+
+    return wrapped
+
+
+class _KleeneEval(simpleeval.EvalWithCompoundTypes):
+    """simpleeval with three-valued operators: the oracle for the compiled code."""
+
+    def _eval_boolop(self, node: ast.BoolOp) -> Any:
+        is_and = isinstance(node.op, ast.And)
+        unknown = False
+        for value in node.values:
+            result = self._eval(value)
+            if result is (not is_and):
+                return result
+            unknown = unknown or result is None
+        return None if unknown else is_and
+
+    def _eval_compare(self, node: ast.Compare) -> Any:
+        left = self._eval(node.left)
+        unknown = False
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self._eval(comparator)
+            result = self.operators[type(op)](left, right)
+            if result is False:
+                return False
+            unknown = unknown or result is None
+            left = right
+        return None if unknown else True
+
+    def _eval_ifexp(self, node: ast.IfExp) -> Any:
+        test = self._eval(node.test)
+        if test is None:
+            return None
+        return self._eval(node.body) if test else self._eval(node.orelse)
+
+    def _eval_call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Name) and node.func.id == "known":
+            return self._eval(node.args[0]) is not None
+        return super()._eval_call(node)
+
+
+def reference_eval(expression: CompiledExpression, env: Mapping[str, Any]) -> Any:
+    """Evaluate with simpleeval (slow; for differential tests only)."""
+    operators: dict[type, Callable[..., Any]] = {k: _none_safe(v) for k, v in {**_BINOPS, **_CMPOPS}.items()}
+    operators[ast.Not] = lambda a: None if a is None else not a
+    operators[ast.USub] = _none_safe(operator.neg)
+    operators[ast.UAdd] = _none_safe(operator.pos)
+    evaluator = _KleeneEval(
+        operators=operators,
+        functions={name: fn.impl for name, fn in REGISTRY.items()},
+        names=dict(env),
+    )
+    return evaluator.eval(expression.text.replace("\n", " ").strip(), previously_parsed=expression.tree.body)

@@ -1,0 +1,125 @@
+"""The embedding API: load a guideline once, evaluate it for many patients.
+
+``load`` runs the pipeline -- read, load YAML, validate against the schema,
+compile -- and raises one :class:`GuidelineError` listing every problem.
+The :class:`Guideline` it returns is immutable and safe to share between
+threads; ``evaluate`` is a pure function of (guideline, facts, date, language).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from .compile import CompiledGuideline, compile_document
+from .errors import Diagnostic, GuidelineError
+from .evaluate import Result, evaluate
+from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
+from .schema import validate_document
+
+__all__ = ["Guideline", "load", "load_text", "check_text"]
+
+
+class Guideline:
+    """A compiled guideline. Build it with :func:`load`; never mutated afterwards."""
+
+    __slots__ = ("_compiled", "_limits")
+
+    def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS):
+        self._compiled = compiled
+        self._limits = limits
+
+    @property
+    def id(self) -> str:
+        """The guideline's stable id."""
+        return self._compiled.id
+
+    @property
+    def version(self) -> str:
+        """The encoding's semantic version."""
+        return self._compiled.version
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Declared languages, primary first."""
+        return self._compiled.languages
+
+    @property
+    def compiled(self) -> CompiledGuideline:
+        """The frozen compiled form (for author tools: lint, test, diff)."""
+        return self._compiled
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Non-fatal problems found at load (e.g. a missing translation)."""
+        return self._compiled.warnings
+
+    def evaluate(
+        self,
+        facts: Mapping[str, Any],
+        *,
+        on: dt.date | None = None,
+        lang: str | None = None,
+        _doc: Document | None = None,
+    ) -> Result:
+        """Evaluate one patient's ``facts`` on date ``on`` (default: today).
+
+        Raises :class:`FactsError` listing every problem with the facts (nothing
+        is evaluated then), or :class:`EvaluationError`.
+        """
+        language = lang or self._compiled.languages[0]
+        if language not in self._compiled.languages:
+            raise ValueError(f"language '{language}' is not one of {', '.join(self._compiled.languages)}")
+        return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
+                        max_output_chars=self._limits.max_output_chars)
+
+    def evaluate_many(self, patients: Iterable[Mapping[str, Any]], *, on: dt.date | None = None,
+                      lang: str | None = None) -> Iterator[Result]:
+        """Evaluate patients one by one, lazily (a generator)."""
+        for facts in patients:
+            yield self.evaluate(facts, on=on, lang=lang)
+
+    def __repr__(self) -> str:
+        return f"<Guideline {self.id} {self.version}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Guideline, (self._compiled, self._limits))
+
+
+def check_text(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
+    """Run load, validate and compile on ``text``; return the guideline or every problem."""
+    doc = parse_yaml(text, file, limits)
+    problems = list(doc.diagnostics)
+    if doc.data is None and not problems:
+        problems.append(Diagnostic(file, 1, 1, "yaml.empty", "the document is empty"))
+    if problems and doc.data is None:
+        return None, sorted(problems)
+    schema_problems = validate_document(doc)
+    problems.extend(schema_problems)
+    if schema_problems or not isinstance(doc.data, dict):
+        # Compiling data that breaks the schema would only echo its errors.
+        return None, sorted(set(problems))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    compiled, compile_problems = compile_document(doc, limits, content_hash=digest)
+    problems.extend(compile_problems)
+    if problems:
+        return None, sorted(set(problems))
+    return compiled, []
+
+
+def load_text(text: str, file: str = "<string>", *, limits: Limits = DEFAULT_LIMITS) -> Guideline:
+    """Compile a guideline from YAML text; raise GuidelineError with every problem."""
+    compiled, problems = check_text(text, file, limits)
+    if compiled is None:
+        raise GuidelineError(problems)
+    return Guideline(compiled, limits)
+
+
+def load(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> Guideline:
+    """Read and compile the guideline at ``path``; raise GuidelineError with every problem."""
+    text, problems = read_source(path, limits)
+    if text is None:
+        raise GuidelineError(problems)
+    return load_text(text, str(path), limits=limits)

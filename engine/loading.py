@@ -1,0 +1,384 @@
+"""Stage 1 -- load: YAML text to plain Python data with a position table.
+
+PyYAML's safe scanner and parser are used, but the node graph is turned into
+data here rather than by PyYAML's constructors, so that:
+
+* only YAML-1.2-style scalars are resolved: ``true``/``false`` are the only
+  booleans (``no``, ``on``, ``yes``, ``oui`` stay text), integers are decimal
+  without leading zeros (``017``, ``0o17`` stay text), ``3:30`` stays text,
+  and there are no timestamps (dates stay text until the compiler reads them);
+* duplicate keys, anchors, aliases, non-text keys and custom tags are errors;
+* every value and every key keeps its 1-based ``line:col`` under its path,
+  so that later stages (schema, compile) can point at the source;
+* problems are collected, not raised one at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import BaseResolver
+from yaml.scanner import Scanner
+
+from .errors import Diagnostic
+
+__all__ = ["Limits", "Position", "Document", "parse_yaml", "read_source"]
+
+YamlPath = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits applied to untrusted input.
+
+    An embedding application passes its own instance to :func:`engine.load`.
+    """
+
+    max_file_bytes: int = 2 * 1024 * 1024
+    max_depth: int = 64
+    max_scalar_chars: int = 20_000
+    max_expression_chars: int = 2_000
+    max_expression_depth: int = 40
+    max_template_chars: int = 20_000
+    max_output_chars: int = 100_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Position:
+    """1-based line and column of a node; ``style`` is the scalar style."""
+
+    line: int
+    col: int
+    style: str | None = None
+
+
+@dataclass
+class Document:
+    """Data read from one YAML file, with where each value came from."""
+
+    file: str
+    data: Any = None
+    positions: dict[YamlPath, Position] = field(default_factory=dict)
+    key_positions: dict[YamlPath, Position] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def position(self, path: YamlPath, *, key: bool = False) -> Position:
+        """Position of ``path`` (its key if ``key``), else of its nearest ancestor."""
+        table = self.key_positions if key else self.positions
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if key and probe in self.positions:
+                return self.positions[probe]
+            probe = probe[:-1]
+        return self.positions.get((), Position(1, 1))
+
+    def diagnostic(
+        self,
+        path: YamlPath,
+        code: str,
+        message: str,
+        *,
+        hint: str = "",
+        key: bool = False,
+        severity: str = "error",
+        col_offset: int = 0,
+        line_offset: int = 0,
+    ) -> Diagnostic:
+        """A diagnostic located at ``path`` in this document."""
+        pos = self.position(path, key=key)
+        line = pos.line + line_offset
+        col = pos.col + col_offset
+        return Diagnostic(
+            file=self.file,
+            line=line,
+            col=col,
+            code=code,
+            message=message,
+            severity=severity,
+            path=format_path(path),
+            hint=hint,
+            source_line=self.source_line(line),
+        )
+
+    def source_line(self, line: int) -> str:
+        """The text of 1-based ``line`` (empty when out of range)."""
+        if 1 <= line <= len(self.lines):
+            return self.lines[line - 1].rstrip("\r\n")
+        return ""
+
+
+def format_path(path: YamlPath) -> str:
+    """``rules[3].when`` style rendering of a YAML path."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+# --- YAML 1.2 style resolution ------------------------------------------------
+
+STR = "tag:yaml.org,2002:str"
+INT = "tag:yaml.org,2002:int"
+FLOAT = "tag:yaml.org,2002:float"
+BOOL = "tag:yaml.org,2002:bool"
+NULL = "tag:yaml.org,2002:null"
+MAP = "tag:yaml.org,2002:map"
+SEQ = "tag:yaml.org,2002:seq"
+_ALLOWED_TAGS = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ}
+
+_INT_RE = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+# A float needs a dot or an exponent; its integer part has no leading zero.
+_FLOAT_RE = re.compile(
+    r"^[-+]?(?:(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    r"|(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+)$"
+)
+
+
+class _Resolver(BaseResolver):
+    """Core-schema-like resolver: no yes/no/on/off, no sexagesimal, no dates."""
+
+
+_Resolver.add_implicit_resolver(BOOL, re.compile(r"^(?:true|false)$"), list("tf"))
+_Resolver.add_implicit_resolver(NULL, re.compile(r"^(?:~|null|)$"), ["~", "n", ""])
+_Resolver.add_implicit_resolver(INT, _INT_RE, list("-+0123456789"))
+_Resolver.add_implicit_resolver(FLOAT, _FLOAT_RE, list("-+0123456789."))
+
+
+class _StopLoading(Exception):
+    """Internal: a problem after which the rest of the file cannot be read."""
+
+
+class _Composer(Reader, Scanner, Parser, Composer, _Resolver):
+    """Safe composer that refuses aliases and anchors and bounds nesting."""
+
+    def __init__(self, text: str, limits: Limits):
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _Resolver.__init__(self)
+        self.limits = limits
+        self.problems: list[tuple[int, int, str, str, str]] = []
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self.check_event(AliasEvent):
+            event = self.get_event()
+            mark = event.start_mark
+            self.problems.append(
+                (mark.line + 1, mark.column + 1, "yaml.alias",
+                 f"alias '*{event.anchor}' is not allowed",
+                 "write the value out in full; aliases are refused so a file cannot expand itself")
+            )
+            return ScalarNode(NULL, "", event.start_mark, event.end_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            self.problems.append(
+                (mark.line + 1, mark.column + 1, "yaml.anchor",
+                 f"anchor '&{event.anchor}' is not allowed",
+                 "remove the anchor; each value is written where it is used")
+            )
+            event.anchor = None
+        self._depth += 1
+        if self._depth > self.limits.max_depth:
+            mark = event.start_mark
+            self.problems.append(
+                (mark.line + 1, mark.column + 1, "yaml.too-deep",
+                 f"nesting deeper than {self.limits.max_depth} levels",
+                 "flatten the structure")
+            )
+            raise _StopLoading
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def read_source(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> tuple[str | None, list[Diagnostic]]:
+    """Read a UTF-8 file, refusing missing, oversized and non-UTF-8 files."""
+    name = str(path)
+    p = Path(path)
+
+    def problem(code: str, message: str, hint: str = "") -> tuple[None, list[Diagnostic]]:
+        return None, [Diagnostic(name, 0, 0, code, message, hint=hint)]
+
+    if not p.exists():
+        return problem("file.not-found", "no such file")
+    if p.is_dir():
+        return problem("file.is-directory", "is a directory, not a file")
+    try:
+        size = p.stat().st_size
+        if size > limits.max_file_bytes:
+            return problem(
+                "file.too-large",
+                f"file is {size} bytes, more than the limit of {limits.max_file_bytes}",
+                "split the file, or raise Limits.max_file_bytes in the embedding application",
+            )
+        raw = p.read_bytes()
+    except OSError as exc:
+        return problem("file.unreadable", exc.strerror or str(exc))
+    return decode_source(raw, name)
+
+
+def decode_source(raw: bytes, name: str) -> tuple[str | None, list[Diagnostic]]:
+    """Decode bytes as UTF-8 (a leading BOM is accepted and dropped)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            Diagnostic(name, line, col, "file.encoding",
+                       f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                       hint="save the file as UTF-8")
+        ]
+    return text.removeprefix("\ufeff"), []
+
+
+def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> Document:
+    """Parse YAML ``text`` into a :class:`Document`; problems go to ``diagnostics``."""
+    doc = Document(file=file, lines=text.splitlines())
+    if len(text.encode("utf-8")) > limits.max_file_bytes:
+        doc.diagnostics.append(
+            Diagnostic(file, 0, 0, "file.too-large",
+                       f"document is larger than the limit of {limits.max_file_bytes} bytes")
+        )
+        return doc
+    composer = _Composer(text, limits)
+    node: Node | None = None
+    try:
+        node = composer.get_single_node()
+    except _StopLoading:
+        node = None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = _describe_yaml_error(exc)
+        line = mark.line + 1 if mark else 0
+        col = mark.column + 1 if mark else 0
+        doc.diagnostics.append(
+            Diagnostic(file, line, col, "yaml.syntax", message, source_line=doc.source_line(line),
+                       hint="check indentation (spaces only) and quoting around this point")
+        )
+    except yaml.YAMLError as exc:  # reader errors: control characters and the like
+        doc.diagnostics.append(Diagnostic(file, 0, 0, "yaml.syntax", str(exc).splitlines()[0]))
+    for line, col, code, message, hint in composer.problems:
+        doc.diagnostics.append(
+            Diagnostic(file, line, col, code, message, hint=hint, source_line=doc.source_line(line))
+        )
+    if node is not None and not any(d.code == "yaml.syntax" for d in doc.diagnostics):
+        doc.data = _Builder(doc, limits).build(node, ())
+    return doc
+
+
+def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> str:
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    if "'\\t'" in problem or "\\t" in problem:
+        return "tab character: YAML indentation must use spaces"
+    if exc.context and exc.problem:
+        return f"{exc.problem} ({exc.context})"
+    return problem
+
+
+class _Builder:
+    """Turns composed nodes into plain data, recording positions and problems."""
+
+    def __init__(self, doc: Document, limits: Limits):
+        self.doc = doc
+        self.limits = limits
+
+    def _problem(self, node: Node, code: str, message: str, hint: str = "", path: YamlPath = ()) -> None:
+        line = node.start_mark.line + 1
+        self.doc.diagnostics.append(
+            Diagnostic(self.doc.file, line, node.start_mark.column + 1, code, message,
+                       path=format_path(path), hint=hint, source_line=self.doc.source_line(line))
+        )
+
+    def build(self, node: Node, path: YamlPath) -> Any:
+        self.doc.positions[path] = Position(
+            node.start_mark.line + 1, node.start_mark.column + 1,
+            getattr(node, "style", None) if isinstance(node, ScalarNode) else None,
+        )
+        if node.tag not in _ALLOWED_TAGS:
+            self._problem(node, "yaml.tag", f"tag '{node.tag}' is not allowed",
+                          "remove the tag; only plain YAML values are accepted", path)
+            return None
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        return None  # pragma: no cover - PyYAML has no other node kinds
+
+    def _scalar(self, node: ScalarNode, path: YamlPath) -> Any:
+        value = node.value
+        if len(value) > self.limits.max_scalar_chars:
+            self._problem(node, "yaml.too-long",
+                          f"value is {len(value)} characters, more than the limit of "
+                          f"{self.limits.max_scalar_chars}", path=path)
+            return None
+        tag = node.tag
+        try:
+            if tag == STR:
+                return value
+            if tag == NULL:
+                return None
+            if tag == BOOL:
+                if value not in ("true", "false"):
+                    raise ValueError
+                return value == "true"
+            if tag == INT:
+                if not _INT_RE.match(value):
+                    raise ValueError
+                return int(value)
+            if tag == FLOAT:
+                if not _FLOAT_RE.match(value):
+                    raise ValueError
+                return float(value)
+        except ValueError:
+            self._problem(node, "yaml.value", f"'{value}' is not a valid {tag.rsplit(':', 1)[-1]}",
+                          path=path)
+            return None
+        return value  # pragma: no cover - tags are checked before
+
+    def _mapping(self, node: MappingNode, path: YamlPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag != STR:
+                shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
+                self._problem(key_node, "yaml.key-type",
+                              f"key {shown!r} is not text",
+                              "quote the key, e.g. \"1\": ...", path)
+                continue
+            key = key_node.value
+            key_line = key_node.start_mark.line + 1
+            if key in first_seen:
+                self._problem(key_node, "yaml.duplicate-key",
+                              f"duplicate key '{key}' (first defined on line {first_seen[key]})",
+                              "remove one of the two; YAML would silently keep only the last",
+                              path + (key,))
+                continue
+            first_seen[key] = key_line
+            self.doc.key_positions[path + (key,)] = Position(key_line, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, path + (key,))
+        return out

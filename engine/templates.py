@@ -1,0 +1,160 @@
+"""Explanation templates: Jinja2 in its sandbox, compiled once at load.
+
+Each language has its own sandboxed environment so number and date filters
+follow the language's conventions (``3,5 mg`` in French, ``3.5 mg`` in
+English). ``StrictUndefined`` turns a name that is not in the context into an
+error; names are also checked at load against what the guideline declares,
+so that error is found by the author, not by a patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Mapping
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["TemplateProblem", "CompiledTemplate", "compile_template", "format_number", "format_date", "UNKNOWN_WORD"]
+
+UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
+
+
+def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
+    """A number as a clinician reads it in ``lang`` (decimal comma in French)."""
+    if value is None:
+        return UNKNOWN_WORD.get(lang, "unknown")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if decimals is None:
+        text = f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    else:
+        text = f"{value:.{decimals}f}"
+    if lang == "fr":
+        text = text.replace(".", ",")
+        whole, _, frac = text.partition(",")
+        sign = "-" if whole.startswith("-") else ""
+        digits = whole.lstrip("-")
+        if len(digits) > 4:  # French groups thousands with a (narrow) space from 10 000 on
+            groups = []
+            while digits:
+                groups.insert(0, digits[-3:])
+                digits = digits[:-3]
+            digits = "\u202f".join(groups)
+        text = sign + digits + ("," + frac if frac else "")
+    return text
+
+
+def format_date(value: Any, lang: str) -> str:
+    """A date as written in ``lang`` (27/11/2026 in French, 2026-11-27 otherwise)."""
+    if value is None:
+        return UNKNOWN_WORD.get(lang, "unknown")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y") if lang == "fr" else value.isoformat()
+    return str(value)
+
+
+@lru_cache(maxsize=None)
+def environment(lang: str) -> ImmutableSandboxedEnvironment:
+    """The sandboxed Jinja environment for one language (shared, read-only)."""
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        finalize=lambda v: UNKNOWN_WORD.get(lang, "unknown") if v is None else v,
+    )
+    env.filters["num"] = lambda v, decimals=None: format_number(v, lang, decimals)
+    env.filters["date"] = lambda v: format_date(v, lang)
+    # Only our own filters and a few harmless built-ins: nothing that reaches
+    # attributes by name (attr, map with attribute=) or formats arbitrary objects.
+    keep = {"num", "date", "default", "lower", "upper", "capitalize", "join", "length", "round", "abs", "int", "float", "trim", "e", "escape"}
+    for name in list(env.filters):
+        if name not in keep:
+            del env.filters[name]
+    env.globals.clear()
+    return env
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """A problem in one template; ``line`` is 1-based inside the template text."""
+
+    code: str
+    message: str
+    line: int = 1
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template parsed and compiled once for one language."""
+
+    lang: str
+    text: str
+    names: frozenset[str]
+    template: Any = field(repr=False, compare=False)
+
+    def render(self, context: Mapping[str, Any], max_chars: int) -> str:
+        """Render with ``context``; refuses sandbox violations and oversized output."""
+        try:
+            out = self.template.render(context)
+        except SecurityError as exc:
+            raise TemplateRuntimeError(f"template refused by the sandbox: {exc}") from None
+        except TemplateError as exc:
+            raise TemplateRuntimeError(f"template failed: {exc}") from None
+        if len(out) > max_chars:
+            raise TemplateRuntimeError(f"template output is {len(out)} characters, more than {max_chars}")
+        return " ".join(out.split()) if "\n" not in self.text else out.strip()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_recompile, (self.lang, self.text, self.names))
+
+
+class TemplateRuntimeError(Exception):
+    """Raised when a template fails at render time (turned into EvaluationError)."""
+
+
+def _recompile(lang: str, text: str, names: frozenset[str]) -> CompiledTemplate:
+    return CompiledTemplate(lang, text, names, environment(lang).from_string(text))
+
+
+def compile_template(
+    text: str, lang: str, available: set[str], max_chars: int
+) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
+    """Parse and compile ``text``; check that every variable it uses is available."""
+    if len(text) > max_chars:
+        return None, [TemplateProblem("template.too-long", f"template is {len(text)} characters, more than {max_chars}")]
+    env = environment(lang)
+    try:
+        tree = env.parse(text)
+    except TemplateSyntaxError as exc:
+        return None, [TemplateProblem("template.syntax", f"template syntax error: {exc.message}", exc.lineno or 1)]
+    problems: list[TemplateProblem] = []
+    used = meta.find_undeclared_variables(tree)
+    for name in sorted(used - available):
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(available), n=1)
+        line = _first_line_of(tree, name)
+        problems.append(TemplateProblem(
+            "template.unknown-name", f"unknown variable '{name}' in template", line,
+            f"did you mean '{close[0]}'?" if close else "use a fact, derived value or table output name"))
+    for node in tree.find_all(nodes.Getattr):
+        if node.attr.startswith("_"):
+            problems.append(TemplateProblem("template.not-allowed",
+                                            f"attribute '{node.attr}' is not allowed", node.lineno))
+    if problems:
+        return None, problems
+    return CompiledTemplate(lang, text, frozenset(used), env.from_string(tree)), []
+
+
+def _first_line_of(tree: nodes.Template, name: str) -> int:
+    for node in tree.find_all(nodes.Name):
+        if node.name == name:
+            return node.lineno
+    return 1

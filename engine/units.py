@@ -1,0 +1,84 @@
+"""Quantities: units declared as data, conversions, precision.
+
+Conversions are analyte-specific and written in the guideline (a reviewer
+sees ``nmol/L: divide_by 2.5`` next to the vitamin D fact), never guessed
+from a global table: 1 mg/dL of creatinine is not 1 mg/dL of glucose.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+__all__ = ["Unit", "UnitSystem", "round_half_up", "parse_quantity_text", "normalise_unit"]
+
+
+def normalise_unit(unit: str) -> str:
+    """Spelling-insensitive key for a unit: case, spaces and micro sign folded."""
+    return unit.replace("µ", "u").replace("μ", "u").replace(" ", "").lower()
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An accepted unit and its factor to the canonical unit."""
+
+    name: str
+    to_canonical: float  # value in this unit x to_canonical = canonical value
+
+    def convert(self, value: float) -> float:
+        """This unit's ``value`` in the canonical unit."""
+        return value * self.to_canonical if self.to_canonical != 1 else value
+
+
+@dataclass(frozen=True)
+class UnitSystem:
+    """The canonical unit of one quantity fact and its accepted alternatives."""
+
+    canonical: str
+    units: tuple[Unit, ...]
+
+    def find(self, written: str) -> Unit | None:
+        """The unit matching ``written`` (exact spelling first, then folded)."""
+        for unit in self.units:
+            if unit.name == written:
+                return unit
+        key = normalise_unit(written)
+        for unit in self.units:
+            if normalise_unit(unit.name) == key:
+                return unit
+        return None
+
+    def from_canonical(self, value: float, unit: Unit) -> float:
+        """A canonical ``value`` expressed in ``unit``."""
+        return value / unit.to_canonical
+
+    @property
+    def names(self) -> list[str]:
+        """Accepted spellings, canonical first."""
+        return [u.name for u in self.units]
+
+
+def round_half_up(value: float, decimals: int) -> float:
+    """Round half-up in decimal, so 49.99999999999999 -> 50.0 and 2.675 -> 2.68.
+
+    ``repr`` gives the shortest decimal that round-trips, which is what a
+    clinician would read on a screen; rounding that text avoids binary
+    surprises of ``round()``.
+    """
+    if not math.isfinite(value):
+        return value
+    quantum = Decimal(1).scaleb(-decimals)
+    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+_QUANTITY_TEXT = re.compile(r"^\s*([-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)\s*$")
+
+
+def parse_quantity_text(text: str) -> tuple[float, str] | None:
+    """``"18 ng/mL"`` or ``"18,5 ng/mL"`` -> ``(18.5, "ng/mL")``; None if not of that form."""
+    match = _QUANTITY_TEXT.match(text)
+    if not match:
+        return None
+    return float(match.group(1).replace(",", ".")), match.group(2)
