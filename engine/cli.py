@@ -79,6 +79,18 @@ def _parser(stdout: IO[str]) -> _Parser:
     evaluate.add_argument("--format", choices=FORMATS, default="text", help="output format")
     evaluate.add_argument("--explain", action="store_true",
                           help="add the full trace: values and how they were obtained, evidence, source notes")
+    test = sub.add_parser("test", out=stdout, help="run patient cases, with coverage",
+                          description="Run patient-case files (*.cases.yaml, or YAML files in cases/ folders). "
+                                      "Exit 0 when every case passes (and coverage is reached), 1 otherwise, "
+                                      "2 on usage errors or malformed files.")
+    test.add_argument("paths", nargs="*", default=["guidelines"], metavar="PATH",
+                      help="case files or folders (default: guidelines)")
+    test.add_argument("--coverage", action="store_true",
+                      help="report rules, table rows and recommendations no case exercised")
+    test.add_argument("--min-coverage", type=float, metavar="N",
+                      help="fail when coverage is below N percent (implies --coverage)")
+    test.add_argument("--format", choices=("text", "json", "junit"), default="text", help="output format")
+    test.add_argument("-q", "--quiet", action="store_true", help="show failing cases only")
     return parser
 
 
@@ -145,6 +157,77 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
     return EXIT_OK
 
 
+def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from .cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
+
+    files = find_case_files(args.paths)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing or not files:
+        what = ", ".join(missing) if missing else ", ".join(args.paths)
+        raise _UsageError(f"guideline test: no case files found in {what}")
+    cache = GuidelineCache()
+    outcomes = []
+    for path in files:
+        for case in load_cases(path):
+            outcomes.append(run_case(case, cache.get(case.guideline_path)))
+    passed = sum(o.passed for o in outcomes)
+    failed = len(outcomes) - passed
+    reports = []
+    if args.coverage or args.min_coverage is not None:
+        by_guideline: dict[Path, list[Any]] = {}
+        for outcome in outcomes:
+            if outcome.result is not None:
+                by_guideline.setdefault(outcome.case.guideline_path, []).append(outcome.result)
+        for gpath, results in by_guideline.items():
+            reports.append((gpath, coverage(cache.get(gpath), results)))
+    low = [r for r in reports if args.min_coverage is not None and r[1].percent < args.min_coverage]
+    if args.format == "junit":
+        stdout.write(_junit(outcomes))
+    elif args.format == "json":
+        stdout.write(json.dumps({
+            "passed": passed, "failed": failed,
+            "cases": [{"id": o.case.id, "file": o.case.file, "passed": o.passed, "failures": list(o.failures)}
+                      for o in outcomes],
+            "coverage": {str(g): c.to_dict() for g, c in reports},
+        }, ensure_ascii=False, indent=2) + "\n")
+    else:
+        lines = []
+        for o in outcomes:
+            if o.passed and not args.quiet:
+                lines.append(f"PASS {o.case.id}")
+            elif not o.passed:
+                lines.append(f"FAIL {o.case.id} ({o.case.where()}) {o.case.story}")
+                lines.extend(f"  {f}" for f in o.failures)
+        for gpath, cov in reports:
+            lines.append(f"coverage of {gpath}: {cov.percent:.1f}% "
+                         f"(rules {cov.rules_total - len(cov.rules_missed)}/{cov.rules_total}, "
+                         f"table rows {cov.rows_total - len(cov.rows_missed)}/{cov.rows_total}, "
+                         f"recommendations {cov.recommendations_total - len(cov.recommendations_missed)}/"
+                         f"{cov.recommendations_total})")
+            for label, missed in (("rule", cov.rules_missed), ("table row", cov.rows_missed),
+                                  ("recommendation", cov.recommendations_missed)):
+                lines.extend(f"  not exercised: {label} {m}" for m in missed)
+        if low:
+            lines.append(f"coverage below the minimum of {args.min_coverage:g}%")
+        lines.append(f"{passed} passed, {failed} failed")
+        stdout.write("\n".join(lines) + "\n")
+    return EXIT_PROBLEMS if failed or low else EXIT_OK
+
+
+def _junit(outcomes: list[Any]) -> str:
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element("testsuite", name="guideline-cases", tests=str(len(outcomes)),
+                       failures=str(sum(not o.passed for o in outcomes)))
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname=o.case.file, name=o.case.id)
+        if not o.passed:
+            failure = ET.SubElement(case, "failure", message=o.failures[0].splitlines()[0])
+            failure.text = "\n".join(o.failures)
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
 def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None = None) -> int:
     """Run the CLI with ``argv`` (without the program name); return the exit code."""
     parser = _parser(stdout)
@@ -155,6 +238,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return EXIT_USAGE
         if args.command == "validate":
             return _cmd_validate(args, stdout, stderr)
+        if args.command == "test":
+            return _cmd_test(args, stdout, stderr)
         return _cmd_evaluate(args, stdout, stderr, stdin)
     except _Exit as done:
         if done.status == 0:

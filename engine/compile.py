@@ -27,6 +27,7 @@ __all__ = [
     "RecommendationSpec", "CompiledGuideline", "compile_document", "parse_interval",
 ]
 
+_IDENTITY = Unit("")
 _FACT_TYPES = {"boolean": "boolean", "number": "number", "integer": "number", "quantity": "number",
                "enum": "enum", "list": "list", "date": "date"}
 _DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
@@ -55,9 +56,9 @@ class Interval:
         """True when no number is in the interval."""
         return self.low > self.high or (self.low == self.high and not (self.low_closed and self.high_closed))
 
-    def scaled(self, factor: float) -> "Interval":
-        """The interval with both bounds multiplied by a positive ``factor``."""
-        return Interval(self.low * factor, self.high * factor, self.low_closed, self.high_closed)
+    def converted(self, unit: Unit) -> "Interval":
+        """The interval with both bounds converted from ``unit`` to the canonical unit."""
+        return Interval(unit.convert(self.low), unit.convert(self.high), self.low_closed, self.high_closed)
 
     def __str__(self) -> str:
         return (("[" if self.low_closed else "(") + _fmt_bound(self.low) + ", "
@@ -263,18 +264,43 @@ def _freeze(value: Any) -> Any:
 
 
 class _Compiler:
-    def __init__(self, doc: Document, limits: Limits, content_hash: str = ""):
+    def __init__(self, doc: Document, limits: Limits, content_hash: str = "",
+                 broken: Iterable[tuple[Any, ...]] = ()):
         self.content_hash = content_hash
         self.doc = doc
         self.limits = limits
         self.data: dict[str, Any] = doc.data
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
-        self.languages: tuple[str, ...] = tuple(self.data.get("languages", ["fr"]))
+        # Paths the schema already reported: parts under them are skipped (their
+        # names are still declared) so one mistake is not reported twice.
+        self.broken = [tuple(b) for b in broken]
+        languages = self.data.get("languages")
+        self.languages: tuple[str, ...] = (
+            tuple(languages) if self.intact(("languages",)) and isinstance(languages, list) and languages else ("fr",))
         self.scope: dict[str, NameInfo] = {"today": NameInfo("date")}
         self.declared_at: dict[str, tuple[Any, ...]] = {}
 
     # helpers
+    def intact(self, path: tuple[Any, ...]) -> bool:
+        """True when the schema found no problem at or below ``path``."""
+        return not any(b[: len(path)] == path for b in self.broken)
+
+    def section(self, key: str, kind: type) -> Any:
+        """A top-level section if it has the right shape, else an empty one."""
+        value = self.data.get(key)
+        return value if isinstance(value, kind) else kind()
+
+    def usable(self, path: tuple[Any, ...], spec: Any) -> bool:
+        """Whether an entry can be compiled; if not, its name is still declared."""
+        if isinstance(spec, dict) and self.intact(path):
+            return True
+        name = path[-1]
+        if isinstance(name, str) and path[0] in ("facts", "derived") and name not in self.declared_at:
+            self.declared_at[name] = path
+            self.scope[name] = NameInfo("any")
+        return False
+
     def error(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", **kw: Any) -> None:
         self.errors.append(self.doc.diagnostic(path, code, message, hint=hint, **kw))
 
@@ -326,23 +352,30 @@ class _Compiler:
     # sections
     def compile(self) -> CompiledGuideline | None:
         data = self.data
-        facts = self.facts(data.get("facts") or {})
-        tables_raw = data.get("tables") or {}
-        derived_raw = data.get("derived") or {}
+        facts = self.facts({k: v for k, v in self.section("facts", dict).items() if self.usable(("facts", k), v)})
+        derived_raw = {k: v for k, v in self.section("derived", dict).items() if self.usable(("derived", k), v)}
+        tables_all = self.section("tables", dict)
         # Declare every name first, so that order in the file does not matter.
         for name, spec in derived_raw.items():
             kind = _DERIVED_TYPES.get(spec.get("type"), "any")
             self.declare(name, NameInfo(kind, unit=spec.get("unit")), ("derived", name))
-        for tname, table in tables_raw.items():
-            for out in (table.get("outputs") or {}):
-                self.declare(out, self._output_info(table, out), ("tables", tname, "outputs", out))
+        for tname, table in tables_all.items():
+            outputs = table.get("outputs") if isinstance(table, dict) else None
+            for out in outputs if isinstance(outputs, dict) else {}:
+                info = self._output_info(table, out) if self.intact(("tables", tname)) else NameInfo("any")
+                self.declare(out, info, ("tables", tname, "outputs", out))
+        tables_raw = {k: v for k, v in tables_all.items() if isinstance(v, dict) and self.intact(("tables", k))}
         derived = {name: self.derived(name, spec) for name, spec in derived_raw.items()}
         tables = {name: self.table(name, spec, facts) for name, spec in tables_raw.items()}
-        evidence = data.get("evidence") or {}
-        note_ids = {n.get("id") for n in data.get("notes") or []}
-        rules = self.rules(data.get("rules") or [], evidence, note_ids)
-        self.check_notes(data.get("notes") or [])
+        evidence = self.section("evidence", dict)
+        notes = [n for i, n in enumerate(self.section("notes", list)) if self.usable(("notes", i), n)]
+        note_ids = {n.get("id") for n in notes}
+        rules_raw = [(i, r) for i, r in enumerate(self.section("rules", list)) if self.usable(("rules", i), r)]
+        rules = self.rules(rules_raw, evidence, note_ids)
+        self.check_notes(notes)
         plan = self.order(derived, tables)
+        if self.broken:
+            return None
         if self.errors or plan is None:
             return None
         derived_f, tables_f, rules_f = self.with_fact_closure(facts, derived, tables, rules)
@@ -377,12 +410,11 @@ class _Compiler:
             self.declare(name, NameInfo(_FACT_TYPES[kind], values, spec.get("unit")), path)
             units = None
             if kind == "quantity":
-                alternatives = [Unit(spec["unit"], 1.0)]
+                alternatives = [Unit(spec["unit"])]
                 for i, alt in enumerate(spec.get("units") or []):
-                    factor = alt["multiply_by"] if "multiply_by" in alt else 1.0 / alt["divide_by"]
                     if alt["unit"] in [u.name for u in alternatives]:
                         self.error(path + ("units", i, "unit"), "unit.duplicate", f"unit '{alt['unit']}' is listed twice")
-                    alternatives.append(Unit(alt["unit"], factor))
+                    alternatives.append(Unit(alt["unit"], alt.get("multiply_by", 1.0), alt.get("divide_by", 1.0)))
                 units = UnitSystem(spec["unit"], tuple(alternatives))
             elif spec.get("unit") or spec.get("units"):
                 self.error(path + ("unit",), "fact.unit-not-quantity", f"only quantity facts have units ({name} is {kind})")
@@ -437,7 +469,7 @@ class _Compiler:
     def table(self, name: str, spec: Mapping[str, Any], facts: Mapping[str, FactSpec]) -> TableSpec | None:
         path = ("tables", name)
         inputs: list[TableInput] = []
-        factors: list[float] = []
+        factors: list[Unit] = []
         ok = True
         for i, raw in enumerate(spec["inputs"]):
             ipath = path + ("inputs", i)
@@ -460,7 +492,7 @@ class _Compiler:
             compiled_cells = []
             for c, cell in enumerate(cells):
                 inp = inputs[c] if ok and c < len(inputs) else None
-                factor = factors[c] if inp is not None else 1.0
+                factor = factors[c] if inp is not None else _IDENTITY
                 compiled_cells.append(self._cell(rpath + ("when", c), cell, inp, factor))
             self._check_outputs(rpath + ("then",), raw["then"], outputs)
             rows.append(TableRow(
@@ -479,9 +511,9 @@ class _Compiler:
         )
 
     def _input_unit(self, ipath: tuple[Any, ...], raw: Mapping[str, Any], expr: CompiledExpression,
-                    facts: Mapping[str, FactSpec]) -> tuple[float, Interval | None]:
-        """Conversion factor from the row bounds' unit to the canonical unit, and the domain."""
-        factor = 1.0
+                    facts: Mapping[str, FactSpec]) -> tuple[Unit, Interval | None]:
+        """The unit row bounds are written in (converted to canonical), and the domain."""
+        factor = _IDENTITY
         unit = raw.get("unit")
         target = expr.text.strip()
         fact = facts.get(target)
@@ -493,7 +525,7 @@ class _Compiler:
                     self.error(ipath + ("unit",), "unit.unknown",
                                f"'{unit}' is not a unit of {target} (accepted: {', '.join(fact.units.names)})")
                 else:
-                    factor = found.to_canonical
+                    factor = found
                     if found.name != fact.units.canonical:
                         self.warn(ipath + ("unit",), "table.non-canonical-unit",
                                   f"bounds are in {unit}; they are converted to {fact.units.canonical}")
@@ -505,14 +537,14 @@ class _Compiler:
             if domain is None:
                 self.error(ipath + ("domain",), "table.interval", f"'{raw['domain']}' is not an interval")
             else:
-                domain = domain.scaled(factor)
+                domain = domain.converted(factor)
         elif fact is not None and fact.range != (None, None):
             low, high = fact.range
             domain = Interval(-math.inf if low is None else low, math.inf if high is None else high,
                               low is not None, high is not None)
         return factor, domain
 
-    def _cell(self, path: tuple[Any, ...], cell: Any, inp: TableInput | None, factor: float) -> Cell:
+    def _cell(self, path: tuple[Any, ...], cell: Any, inp: TableInput | None, factor: Unit) -> Cell:
         if cell == "any" or cell == "-":
             return Cell("any", text=str(cell))
         kind = inp.expr.type if inp else "any"
@@ -525,7 +557,7 @@ class _Compiler:
                 return Cell("any")
             if interval.is_empty():
                 self.error(path, "table.empty-interval", f"interval {cell} contains no value")
-            return Cell("interval", interval.scaled(factor), text=cell)
+            return Cell("interval", interval.converted(factor), text=cell)
         values = tuple(cell) if isinstance(cell, list) else (cell,)
         if kind == "number":
             self.error(path, "table.cell-type", f"{cell!r} is not an interval for the numeric input",
@@ -547,12 +579,13 @@ class _Compiler:
             if key not in given:
                 self.error(path, "table.missing-output", f"no value for output '{key}' (write null if unknown)")
 
-    def rules(self, raw: list[Mapping[str, Any]], evidence: Mapping[str, Any], note_ids: set[Any]) -> list[RuleSpec]:
+    def rules(self, raw: list[tuple[int, Mapping[str, Any]]], evidence: Mapping[str, Any],
+              note_ids: set[Any]) -> list[RuleSpec]:
         out: list[RuleSpec] = []
         seen_rules: dict[str, int] = {}
         seen_recs: dict[str, int] = {}
         available = set(self.scope)
-        for i, rule in enumerate(raw):
+        for i, rule in raw:
             path = ("rules", i)
             rid = rule["id"]
             if rid in seen_rules:
@@ -628,7 +661,7 @@ class _Compiler:
         """Derived values and tables in dependency order; a cycle is an error."""
         produces: dict[str, str] = {name: name for name in derived}
         for tname, table in tables.items():
-            for out in (self.data["tables"][tname].get("outputs") or {}):
+            for out in table.outputs if table else {}:
                 produces[out] = tname
         deps: dict[str, set[str]] = {}
         for name, spec in derived.items():
@@ -700,10 +733,14 @@ def _date(value: Any) -> dt.date | None:
         return None
 
 
-def compile_document(doc: Document, limits: Limits, *, content_hash: str = ""
-                     ) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
-    """Compile a schema-valid document; return the guideline or every problem found."""
-    compiler = _Compiler(doc, limits, content_hash)
+def compile_document(doc: Document, limits: Limits, *, content_hash: str = "",
+                     broken: Iterable[tuple[Any, ...]] = ()) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
+    """Compile ``doc``; return the guideline or every problem found.
+
+    ``broken`` lists the paths where the schema found problems: those parts are
+    skipped, and the rest is still checked, so one run reports everything.
+    """
+    compiler = _Compiler(doc, limits, content_hash, broken)
     guideline = compiler.compile()
     if guideline is None:
         return None, sorted(compiler.errors)

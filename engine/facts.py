@@ -207,7 +207,7 @@ def _quantity(spec: FactSpec, raw: Any) -> Given | str:
     unit = spec.units.find(unit_text)
     if unit is None:
         return f"unknown unit '{unit_text}' (accepted: {', '.join(spec.units.names)})"
-    canonical = unit.convert(float(number)) if unit.to_canonical != 1 else number
+    canonical = number if unit.is_identity else unit.convert(float(number))
     shown = f"{number} {unit.name}"
     if unit.name != spec.units.canonical:
         shown += f" (= {format_number(canonical, 'en', None)} {spec.units.canonical})"

@@ -17,7 +17,7 @@ from .compile import CompiledGuideline, compile_document
 from .errors import Diagnostic, GuidelineError
 from .evaluate import Result, evaluate
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
-from .schema import validate_document
+from .schema import check_document
 
 __all__ = ["Guideline", "load", "load_text", "check_text"]
 
@@ -96,13 +96,12 @@ def check_text(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[C
         problems.append(Diagnostic(file, 1, 1, "yaml.empty", "the document is empty"))
     if problems and doc.data is None:
         return None, sorted(problems)
-    schema_problems = validate_document(doc)
+    schema_problems, broken = check_document(doc)
     problems.extend(schema_problems)
-    if schema_problems or not isinstance(doc.data, dict):
-        # Compiling data that breaks the schema would only echo its errors.
+    if not isinstance(doc.data, dict):
         return None, sorted(set(problems))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    compiled, compile_problems = compile_document(doc, limits, content_hash=digest)
+    compiled, compile_problems = compile_document(doc, limits, content_hash=digest, broken=broken)
     problems.extend(compile_problems)
     if problems:
         return None, sorted(set(problems))

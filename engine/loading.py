@@ -74,6 +74,7 @@ class Document:
     key_positions: dict[YamlPath, Position] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    refused: set[YamlPath] = field(default_factory=set)  # paths of values already reported
 
     def position(self, path: YamlPath, *, key: bool = False) -> Position:
         """Position of ``path`` (its key if ``key``), else of its nearest ancestor."""
@@ -143,6 +144,8 @@ NULL = "tag:yaml.org,2002:null"
 MAP = "tag:yaml.org,2002:map"
 SEQ = "tag:yaml.org,2002:seq"
 _ALLOWED_TAGS = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ}
+# Stands in for a refused alias, so later stages know not to report it again.
+_REFUSED = "tag:guideline-engine,2026:refused"
 
 _INT_RE = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 # A float needs a dot or an exponent; its integer part has no leading zero.
@@ -188,7 +191,7 @@ class _Composer(Reader, Scanner, Parser, Composer, _Resolver):
                  f"alias '*{event.anchor}' is not allowed",
                  "write the value out in full; aliases are refused so a file cannot expand itself")
             )
-            return ScalarNode(NULL, "", event.start_mark, event.end_mark)
+            return ScalarNode(_REFUSED, "", event.start_mark, event.end_mark)
         event = self.peek_event()
         if getattr(event, "anchor", None) is not None:
             mark = event.start_mark
@@ -317,9 +320,13 @@ class _Builder:
             node.start_mark.line + 1, node.start_mark.column + 1,
             getattr(node, "style", None) if isinstance(node, ScalarNode) else None,
         )
+        if node.tag == _REFUSED:
+            self.doc.refused.add(path)
+            return None
         if node.tag not in _ALLOWED_TAGS:
             self._problem(node, "yaml.tag", f"tag '{node.tag}' is not allowed",
                           "remove the tag; only plain YAML values are accepted", path)
+            self.doc.refused.add(path)
             return None
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)

@@ -19,7 +19,7 @@ from jsonschema.exceptions import ValidationError
 from .errors import Diagnostic
 from .loading import Document
 
-__all__ = ["load_schema", "validate_document"]
+__all__ = ["load_schema", "validate_document", "check_document"]
 
 
 @lru_cache(maxsize=None)
@@ -43,13 +43,24 @@ def _validator(name: str) -> Draft202012Validator:
 
 def validate_document(doc: Document, schema: str = "guideline.schema.json") -> list[Diagnostic]:
     """Every schema violation of ``doc.data`` as a located diagnostic."""
+    return check_document(doc, schema)[0]
+
+
+def check_document(doc: Document, schema: str = "guideline.schema.json"
+                   ) -> tuple[list[Diagnostic], list[tuple[Any, ...]]]:
+    """Schema diagnostics, and the data paths they concern (for later stages to skip)."""
     out: list[Diagnostic] = []
+    paths: list[tuple[Any, ...]] = []
     for error in _validator(schema).iter_errors(doc.data):
-        out.extend(_diagnostics(doc, error))
+        for path, diagnostic in _diagnostics(doc, error):
+            paths.append(path)
+            if path in doc.refused:
+                continue  # the loader already reported this value
+            out.append(diagnostic)
     # One problem reported by several keywords (e.g. oneOf and a nested type)
     # is shown once.
     unique = {(d.line, d.col, d.message): d for d in out}
-    return sorted(unique.values())
+    return sorted(unique.values()), paths
 
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
@@ -64,7 +75,7 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     yield error
 
 
-def _diagnostics(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
+def _diagnostics(doc: Document, error: ValidationError) -> Iterator[tuple[tuple[Any, ...], Diagnostic]]:
     for leaf in _leaves(error):
         path = tuple(leaf.absolute_path)
         validator = str(leaf.validator)
@@ -74,16 +85,16 @@ def _diagnostics(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
             extras = [k for k in leaf.instance if k not in allowed]
             for key in extras:
                 hint = _did_you_mean(key, allowed)
-                yield doc.diagnostic(
+                yield path + (key,), doc.diagnostic(
                     path + (key,), "schema.unknown-key", f"unknown key '{key}'", key=True,
                     hint=hint or f"allowed keys: {', '.join(sorted(allowed))}",
                 )
             continue
         if validator == "required":
-            yield doc.diagnostic(path, code, _plain_message(leaf), key=bool(path),
-                                 hint=_describe(leaf.schema))
+            yield path, doc.diagnostic(path, code, _plain_message(leaf), key=bool(path),
+                                       hint=_describe(leaf.schema))
             continue
-        yield doc.diagnostic(path, code, _plain_message(leaf), key=False, hint=_describe(leaf.schema))
+        yield path, doc.diagnostic(path, code, _plain_message(leaf), key=False, hint=_describe(leaf.schema))
 
 
 def _plain_message(error: ValidationError) -> str:
@@ -99,7 +110,10 @@ def _plain_message(error: ValidationError) -> str:
         expected = error.validator_value
         if isinstance(expected, list):
             expected = " or ".join(expected)
-        return f"{where}: expected {expected}, got {_type_name(error.instance)} {_short(error.instance)}"
+        got = _type_name(error.instance)
+        if error.instance is not None:
+            got += f" {_short(error.instance)}"
+        return f"{where}: expected {expected}, got {got}"
     if validator == "pattern":
         return f"{where}: {_short(error.instance)} does not have the expected form"
     if validator == "propertyNames":

@@ -22,14 +22,26 @@ def normalise_unit(unit: str) -> str:
 
 @dataclass(frozen=True)
 class Unit:
-    """An accepted unit and its factor to the canonical unit."""
+    """An accepted unit and how to convert it to the canonical unit.
+
+    The factor is kept as written (multiply or divide) rather than as a
+    reciprocal, so 75 nmol/L / 2.5 is exactly 30 ng/mL, not 30.000000000000004.
+    """
 
     name: str
-    to_canonical: float  # value in this unit x to_canonical = canonical value
+    multiply_by: float = 1.0
+    divide_by: float = 1.0
+
+    @property
+    def is_identity(self) -> bool:
+        """True for the canonical unit itself."""
+        return self.multiply_by == 1 and self.divide_by == 1
 
     def convert(self, value: float) -> float:
         """This unit's ``value`` in the canonical unit."""
-        return value * self.to_canonical if self.to_canonical != 1 else value
+        if self.is_identity:
+            return value
+        return value * self.multiply_by / self.divide_by
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class UnitSystem:
 
     def from_canonical(self, value: float, unit: Unit) -> float:
         """A canonical ``value`` expressed in ``unit``."""
-        return value / unit.to_canonical
+        return value * unit.divide_by / unit.multiply_by
 
     @property
     def names(self) -> list[str]:
