@@ -1,0 +1,46 @@
+"""Shared fixtures: the shipped guideline, compiled once per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.cli import run
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"
+DAY = dt.date(2026, 11, 27)
+
+
+@pytest.fixture(scope="session")
+def shipped() -> engine.Guideline:
+    return engine.load(SHIPPED)
+
+
+@pytest.fixture()
+def cli():
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+
+    def call(*argv: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = run(list(argv), out, err, io.BytesIO(stdin))
+        return code, out.getvalue(), err.getvalue()
+
+    return call
+
+
+def baseline_facts() -> dict:
+    """An indicated patient with every fact known and unremarkable."""
+    return {
+        "bone_metastases": True, "life_expectancy_over_3_months": True, "skeletal_event": False,
+        "high_risk_lesions": False, "emergency": False, "bone_pattern": "multiple",
+        "oncological_response": "stable", "current_agent": "none", "zoledronic_infusions_given": 0,
+        "denosumab_stop_planned": False, "vitamin_d_25oh": {"value": 35, "unit": "ng/mL"},
+        "dietary_calcium": {"value": 1200, "unit": "mg/day"}, "measured_clearance": {"value": 80, "unit": "mL/min"},
+        "dental_assessment_done": True, "dental_care_needed": False, "recent_tooth_extraction": False,
+        "exposed_jaw_bone": False, "comedications": [], "tobacco": False, "alcohol": False,
+    }
