@@ -339,15 +339,41 @@ class _Compiler:
 
     def expression(self, path: tuple[Any, ...], text: str, expect: str | None = None) -> CompiledExpression | None:
         compiled, problems = compile_expression(text, self.scope, expect=expect, limits=self.limits)
-        pos = self.doc.position(path)
-        quote = 1 if pos.style in ("'", '"') else 0
-        block = 1 if pos.style in ("|", ">") else 0
         for p in problems:
-            if block:
-                self.error(path, p.code, p.message, p.hint, line_offset=block, col_offset=p.col - 1 + 1)
-            else:
-                self.error(path, p.code, p.message, p.hint, col_offset=p.col - 1 + quote)
+            line, col = self.locate(path, 1, p.col, folded=True)
+            self.error_at(path, line, col, p.code, p.message, p.hint)
         return compiled
+
+    def locate(self, path: tuple[Any, ...], line: int, col: int, *, folded: bool = False) -> tuple[int, int]:
+        """File line and column of 1-based (line, col) inside the scalar at ``path``.
+
+        Block scalars (| and >) start on the line after their indicator; an
+        expression is read as one line, so for it (``folded``) the column is
+        walked across the block's lines.
+        """
+        pos = self.doc.position(path)
+        if pos.style in ("|", ">"):
+            file_line = pos.line + 1
+            offset = col - 1
+            if folded:
+                while file_line <= len(self.doc.lines):
+                    content = self.doc.source_line(file_line).strip()
+                    if offset <= len(content):
+                        break
+                    offset -= len(content) + 1
+                    file_line += 1
+            else:
+                file_line += line - 1
+            text = self.doc.source_line(file_line)
+            return file_line, len(text) - len(text.lstrip()) + 1 + offset
+        quote = 1 if pos.style in ("'", '"') else 0
+        return pos.line + line - 1, pos.col + quote + col - 1
+
+    def error_at(self, path: tuple[Any, ...], line: int, col: int, code: str, message: str, hint: str = "") -> None:
+        from .loading import format_path
+
+        self.errors.append(Diagnostic(self.doc.file, line, col, code, message, path=format_path(path), hint=hint,
+                                      source_line=self.doc.source_line(line)))
 
     # sections
     def compile(self) -> CompiledGuideline | None:
@@ -619,10 +645,9 @@ class _Compiler:
         for lang, text in texts.items():
             tpath = path + ("text", lang)
             compiled, problems = compile_template(text, lang, available, self.limits.max_template_chars)
-            pos = self.doc.position(tpath)
-            block = 1 if pos.style in ("|", ">") else 0
             for p in problems:
-                self.error(tpath, p.code, p.message, p.hint, line_offset=p.line - 1 + block)
+                line, col = self.locate(tpath, p.line, 1)
+                self.error_at(tpath, line, col, p.code, p.message, p.hint)
             if compiled is not None:
                 templates[lang] = compiled
         dose_exprs: dict[str, CompiledExpression] = {}
