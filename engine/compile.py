@@ -13,7 +13,6 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from .errors import Diagnostic
@@ -251,10 +250,23 @@ class CompiledGuideline:
     content_hash: str = ""
 
 
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A read-only dict: shareable between threads and picklable (unlike mappingproxy)."""
+
+    def _refuse(self, *_: Any, **__: Any) -> None:
+        raise TypeError("a compiled guideline is read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
 def _freeze(value: Any) -> Any:
-    """Deep read-only copy of loaded data (dicts become mapping proxies)."""
+    """Deep read-only copy of loaded data."""
     if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return FrozenDict({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
@@ -313,7 +325,7 @@ class _Compiler:
 
     def text(self, path: tuple[Any, ...], value: Any, *, required: bool = False) -> Mapping[str, str]:
         if value is None:
-            return MappingProxyType({})
+            return FrozenDict({})
         primary = self.languages[0]
         if primary not in value:
             self.error(path, "text.missing-language", f"text has no '{primary}' version (the primary language)")
@@ -324,7 +336,7 @@ class _Compiler:
             if lang not in self.languages:
                 self.warn(path + (lang,), "text.undeclared-language",
                           f"language '{lang}' is not declared in languages")
-        return MappingProxyType(dict(value))
+        return FrozenDict(dict(value))
 
     def declare(self, name: str, info: NameInfo, path: tuple[Any, ...]) -> None:
         if name in self.declared_at:
@@ -414,15 +426,15 @@ class _Compiler:
             languages=self.languages,
             effective_date=_date(data.get("effective_date")),
             source=_freeze(data.get("source") or {}),
-            facts=MappingProxyType(facts),
-            derived=MappingProxyType(derived_f),
-            tables=MappingProxyType(tables_f),
+            facts=FrozenDict(facts),
+            derived=FrozenDict(derived_f),
+            tables=FrozenDict(tables_f),
             plan=tuple(derived_f[n] if n in derived_f else tables_f[n] for n in plan),
             rules=tuple(rules_f),
             notes=_freeze(data.get("notes") or []),
             not_encoded=_freeze(data.get("not_encoded") or []),
             evidence=_freeze(evidence),
-            output_units=MappingProxyType(output_units),
+            output_units=FrozenDict(output_units),
             warnings=tuple(sorted(self.warnings)),
             content_hash=self.content_hash,
         )
@@ -530,7 +542,7 @@ class _Compiler:
         if not ok:
             return None
         return TableSpec(
-            name=name, hit=spec.get("hit", "unique"), inputs=tuple(inputs), outputs=MappingProxyType(outputs),
+            name=name, hit=spec.get("hit", "unique"), inputs=tuple(inputs), outputs=FrozenDict(outputs),
             rows=tuple(rows), otherwise=_freeze(spec["otherwise"]),
             title=self.text(path + ("title",), spec.get("title")), source=_freeze(spec.get("source") or {}),
             where=self.where(path),
@@ -667,8 +679,8 @@ class _Compiler:
         if len(templates) != len(texts):
             return None
         return RecommendationSpec(
-            id=rec["id"], kind=rec["kind"], templates=MappingProxyType(templates), strength=rec.get("strength"),
-            dose=_freeze(dose) if dose else None, dose_exprs=MappingProxyType(dose_exprs),
+            id=rec["id"], kind=rec["kind"], templates=FrozenDict(templates), strength=rec.get("strength"),
+            dose=_freeze(dose) if dose else None, dose_exprs=FrozenDict(dose_exprs),
             schedule=_freeze(rec.get("schedule") or []), evidence=tuple(rec.get("evidence") or ()),
             source=_freeze(rec.get("source") or {}), where=self.where(path),
         )

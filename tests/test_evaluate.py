@@ -1,0 +1,149 @@
+"""Stage 4: evaluation of the shipped guideline, end to end."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
+import jinja2
+import pytest
+
+import engine
+from engine.expressions import CompiledExpression
+
+from .conftest import DAY, baseline_facts
+
+
+def test_missing_vitamin_d_is_undetermined_but_other_decisions_are_made(shipped) -> None:
+    facts = {**baseline_facts(), "vitamin_d_25oh": None}
+    result = shipped.evaluate(facts, on=DAY)
+    undetermined = {u.rule: u.needs for u in result.undetermined}
+    assert undetermined["vitamin-d-loading-8"] == ("vitamin_d_25oh",)
+    assert undetermined["vitamin-d-status"] == ("vitamin_d_25oh",)
+    made = result.recommendation_ids()
+    assert "measure-vitamin-d" in made
+    assert {"start-antiresorptive", "multiple-zoledronic-monthly", "zoledronic-administration"} <= set(made)
+    assert result.missing_facts[:1] == ("high_risk_lesions",) or "vitamin_d_25oh" in result.missing_facts
+
+
+def test_clearance_float_noise_falls_in_the_50_60_row(shipped) -> None:
+    facts = {**baseline_facts(), "measured_clearance": None, "age": 41, "weight": "40 kg", "sex": "male",
+             "serum_creatinine": "1.1 mg/dL"}
+    result = shipped.evaluate(facts, on=DAY, lang="en")
+    clearance = result.values["creatinine_clearance"]
+    assert clearance.value == 50.0
+    assert clearance.display == "50.0 mL/min"
+    assert "Cockcroft-Gault" in clearance.how and "Age (years) 41" in clearance.how
+    assert result.tables["zoledronic_dose"] == "zol-50-60"
+    rec = next(r for r in result.recommendations if r.id == "zoledronic-administration")
+    assert rec.text.startswith("Zoledronic acid 3.5 mg for a clearance of 50.0 mL/min (Cockcroft-Gault")
+    names = [v.name for v in rec.why.values]
+    assert "zoledronic_candidate" in names
+
+
+def test_result_json_shape_is_stable(shipped) -> None:
+    data = shipped.evaluate(baseline_facts(), on=DAY).to_dict()
+    assert data["result_version"] == engine.RESULT_VERSION == "1.0"
+    assert list(data) == ["result_version", "guideline", "evaluated_on", "lang", "recommendations",
+                          "undetermined", "missing_facts", "values", "rules", "tables"]
+    rec = data["recommendations"][0]
+    assert list(rec) == ["id", "rule", "kind", "text", "strength", "dose", "schedule", "source",
+                         "evidence", "notes", "why"]
+    json.dumps(data)
+
+
+def test_dose_from_table_is_structured(shipped) -> None:
+    facts = {**baseline_facts(), "measured_clearance": "45 mL/min"}
+    rec = next(r for r in shipped.evaluate(facts, on=DAY).recommendations if r.id == "multiple-zoledronic-monthly")
+    assert dict(rec.dose) == {"amount": 3.3, "unit": "mg", "route": "intravenous", "interval": "1 month",
+                              "infusion_minutes": 20, "drug": {"name": "acide zolédronique", "atc": "M05BA08"}}
+
+
+def test_evaluation_never_reparses(shipped, monkeypatch) -> None:
+    calls = {"ast": 0, "jinja": 0}
+    real_parse = ast.parse
+    real_jinja = jinja2.Environment._parse
+
+    def counting_parse(*args, **kwargs):
+        calls["ast"] += 1
+        return real_parse(*args, **kwargs)
+
+    def counting_jinja(self, *args, **kwargs):
+        calls["jinja"] += 1
+        return real_jinja(self, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", counting_parse)
+    monkeypatch.setattr(jinja2.Environment, "_parse", counting_jinja)
+    facts = {**baseline_facts(), "comedications": ["corticosteroids"], "vitamin_d_25oh": "12 ng/mL"}
+    for lang in ("fr", "en") * 100:
+        shipped.evaluate(facts, on=DAY, lang=lang)
+    assert calls == {"ast": 0, "jinja": 0}
+    # The counters do count: loading parses.
+    engine.load(shipped.compiled.file)
+    assert calls["ast"] > 0 and calls["jinja"] > 0
+
+
+def test_same_facts_same_bytes_and_facts_untouched(shipped) -> None:
+    facts = {**baseline_facts(), "comedications": ["corticosteroids"], "vitamin_d_25oh": {"value": 40, "unit": "nmol/L"}}
+    before = copy.deepcopy(facts)
+    first = engine.render(shipped.evaluate(facts, on=DAY), "json")
+    second = engine.render(shipped.evaluate(facts, on=DAY), "json")
+    assert first == second
+    assert facts == before
+
+
+def test_threads_share_one_guideline(shipped) -> None:
+    patients = []
+    for i in range(64):
+        patients.append({**baseline_facts(), "vitamin_d_25oh": f"{5 + i * 2} ng/mL",
+                         "measured_clearance": f"{20 + i} mL/min", "bone_pattern": ("multiple", "oligometastatic")[i % 2]})
+    sequential = [engine.render(shipped.evaluate(p, on=DAY), "json") for p in patients]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(lambda p: engine.render(shipped.evaluate(p, on=DAY), "json"), patients))
+    assert parallel == sequential
+
+
+def test_evaluate_many_is_lazy_and_guideline_pickles(shipped) -> None:
+    stream = shipped.evaluate_many(iter([baseline_facts(), {"bone_metastases": False}]), on=DAY)
+    assert next(stream).recommendation_ids()[0] == "vitamin-d-status"
+    assert next(stream).recommendation_ids() == ["out-of-scope"]
+    copy_ = pickle.loads(pickle.dumps(shipped))
+    assert engine.render(copy_.evaluate(baseline_facts(), on=DAY), "json") == \
+        engine.render(shipped.evaluate(baseline_facts(), on=DAY), "json")
+
+
+def test_unknown_language_is_refused(shipped) -> None:
+    with pytest.raises(ValueError, match="not one of fr, en"):
+        shipped.evaluate(baseline_facts(), on=DAY, lang="de")
+
+
+def test_division_by_zero_is_an_evaluation_error() -> None:
+    text = """\
+id: div
+version: 0.1.0
+status: draft
+title: {fr: d}
+languages: [fr]
+source: {document: t}
+facts:
+  x: {type: number, label: {fr: x}}
+derived:
+  ratio: {type: number, expr: 10 / x, label: {fr: r}}
+rules:
+  - {id: r, when: ratio > 1, then: [{id: r, kind: information, text: {fr: ok}}]}
+"""
+    g = engine.load_text(text, "div.yaml")
+    with pytest.raises(engine.EvaluationError) as caught:
+        g.evaluate({"x": 0})
+    d = caught.value.diagnostics[0]
+    assert (d.file, d.line, d.col, d.code) == ("div.yaml", 10, 31, "eval.failed")
+    assert "division by zero" in d.message
+
+
+def test_compiled_expression_is_a_code_object(shipped) -> None:
+    expr = shipped.compiled.rules[0].when
+    assert isinstance(expr, CompiledExpression)
+    assert expr.code.co_filename == "<guideline expression>"
