@@ -31,6 +31,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "infusion": "perfusion d'au moins", "min": "min", "per_day": "fois par jour", "for": "pendant",
         "hour": "heure", "day": "jour", "week": "semaine", "month": "mois", "year": "an",
         "hours": "heures", "days": "jours", "weeks": "semaines", "months": "mois", "years": "ans",
+        "loading": "recharge", "maintenance": "entretien",
     },
     "en": {
         "evaluated": "evaluated on", "recommendations": "Recommendations", "none": "No recommendation.",
@@ -134,7 +135,7 @@ def format_schedule(schedule: tuple[Mapping[str, Any], ...] | list[Any], lang: s
             text = f"{phase['doses']} {w['doses']}: " + text
         if phase.get("duration"):
             text += f" {w['for']} {_duration(phase['duration'], lang)}"
-        out.append(f"{phase['phase']}: {text.strip()}")
+        out.append(f"{w.get(phase['phase'], phase['phase'])}: {text.strip()}")
     return f" ; {w['then']} ".join(out)
 
 
