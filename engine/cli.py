@@ -79,6 +79,15 @@ def _parser(stdout: IO[str]) -> _Parser:
     evaluate.add_argument("--format", choices=FORMATS, default="text", help="output format")
     evaluate.add_argument("--explain", action="store_true",
                           help="add the full trace: values and how they were obtained, evidence, source notes")
+    lint = sub.add_parser("lint", out=stdout, help="static checks: table gaps and overlaps, dead rules, unused names",
+                          description="Lint guidelines beyond the schema. Exit 0 when no error (and, with --strict, "
+                                      "no warning) is found, 1 otherwise, 2 on usage errors.")
+    lint.add_argument("paths", nargs="*", metavar="PATH", help="guideline files, or folders searched for guideline.yaml")
+    lint.add_argument("--strict", action="store_true", help="warnings fail too")
+    lint.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    lint.add_argument("--base", metavar="GIT_REV", help="also check that the version was bumped since GIT_REV")
+    lint.add_argument("--list-checks", action="store_true", help="print every check with its documentation")
+
     test = sub.add_parser("test", out=stdout, help="run patient cases, with coverage",
                           description="Run patient-case files (*.cases.yaml, or YAML files in cases/ folders). "
                                       "Exit 0 when every case passes (and coverage is reached), 1 otherwise, "
@@ -155,6 +164,40 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
     result = guideline.evaluate(doc.data if doc.data is not None else {}, on=on, lang=args.lang, _doc=doc)
     stdout.write(render(result, args.format, explain=args.explain))
     return EXIT_OK
+
+
+def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from .lint import CHECKS, lint_file, run_checks  # noqa: F401
+    from .lint.versioning import version_findings
+
+    if args.list_checks:
+        from .lint import provenance, rules, tables, usage  # noqa: F401 - registers the checks
+
+        stdout.write("\n\n".join(f"{c.id} ({c.severity})\n    " + c.doc.replace("\n", "\n    ")
+                                  for c in sorted(CHECKS.values(), key=lambda c: c.id)) + "\n")
+        return EXIT_OK
+    if not args.paths:
+        raise _UsageError("guideline lint: give at least one PATH")
+    files, missing = _guideline_files(args.paths)
+    if missing:
+        stderr.write("\n".join(d.format() for d in missing) + "\n")
+        return EXIT_USAGE
+    report, chunks, failed = [], [], False
+    for path in files:
+        findings, loaded = lint_file(path)
+        if loaded and args.base:
+            findings = sorted(findings + version_findings(path, args.base))
+        bad = [f for f in findings if f.severity == "error" or (args.strict and f.severity == "warning")]
+        failed = failed or bool(bad)
+        report.append({"file": str(path), "findings": [f.to_dict() for f in findings]})
+        chunks.extend(f.format() for f in findings)
+        counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
+        chunks.append(f"{path}: {counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
+    if args.format == "json":
+        stdout.write(json.dumps({"files": report}, ensure_ascii=False, indent=2) + "\n")
+    else:
+        stdout.write("\n".join(chunks) + "\n")
+    return EXIT_PROBLEMS if failed else EXIT_OK
 
 
 def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
@@ -240,6 +283,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_validate(args, stdout, stderr)
         if args.command == "test":
             return _cmd_test(args, stdout, stderr)
+        if args.command == "lint":
+            return _cmd_lint(args, stdout, stderr)
         return _cmd_evaluate(args, stdout, stderr, stdin)
     except _Exit as done:
         if done.status == 0:

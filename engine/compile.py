@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -19,6 +18,7 @@ from .errors import Diagnostic
 from .expressions import CompiledExpression, NameInfo, compile_expression
 from .loading import Document, Limits
 from .templates import CompiledTemplate, compile_template
+from .intervals import Interval, parse_interval
 from .units import Unit, UnitSystem
 
 __all__ = [
@@ -30,67 +30,6 @@ _IDENTITY = Unit("")
 _FACT_TYPES = {"boolean": "boolean", "number": "number", "integer": "number", "quantity": "number",
                "enum": "enum", "list": "list", "date": "date"}
 _DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
-
-
-# --- intervals -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A numeric interval with explicit open/closed ends."""
-
-    low: float
-    high: float
-    low_closed: bool = True
-    high_closed: bool = True
-
-    def __contains__(self, x: float) -> bool:
-        if x < self.low or (x == self.low and not self.low_closed):
-            return False
-        if x > self.high or (x == self.high and not self.high_closed):
-            return False
-        return True
-
-    def is_empty(self) -> bool:
-        """True when no number is in the interval."""
-        return self.low > self.high or (self.low == self.high and not (self.low_closed and self.high_closed))
-
-    def converted(self, unit: Unit) -> "Interval":
-        """The interval with both bounds converted from ``unit`` to the canonical unit."""
-        return Interval(unit.convert(self.low), unit.convert(self.high), self.low_closed, self.high_closed)
-
-    def __str__(self) -> str:
-        return (("[" if self.low_closed else "(") + _fmt_bound(self.low) + ", "
-                + _fmt_bound(self.high) + ("]" if self.high_closed else ")"))
-
-
-def _fmt_bound(x: float) -> str:
-    if math.isinf(x):
-        return "+inf" if x > 0 else "-inf"
-    return str(int(x)) if float(x).is_integer() else repr(x)
-
-
-_NUM = r"[-+]?(?:inf|\d+(?:\.\d*)?|\.\d+)"
-_BRACKET_RE = re.compile(rf"^\s*([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])\s*$")
-_COMPARE_RE = re.compile(rf"^\s*(<=|>=|<|>|=)\s*({_NUM})\s*$")
-
-
-def parse_interval(text: str) -> Interval | None:
-    """``"[40, 50)"``, ``"< 30"``, ``"(60, +inf)"`` -> :class:`Interval`; None if malformed."""
-    match = _BRACKET_RE.match(text)
-    if match:
-        low, high = float(match.group(2)), float(match.group(3))
-        return Interval(low, high, match.group(1) == "[" and not math.isinf(low),
-                        match.group(4) == "]" and not math.isinf(high))
-    match = _COMPARE_RE.match(text)
-    if match:
-        op, x = match.group(1), float(match.group(2))
-        return {
-            "<": Interval(-math.inf, x, False, False), "<=": Interval(-math.inf, x, False, True),
-            ">": Interval(x, math.inf, False, False), ">=": Interval(x, math.inf, True, False),
-            "=": Interval(x, x, True, True),
-        }[op]
-    return None
 
 
 # --- compiled parts -------------------------------------------------------------
@@ -316,8 +255,8 @@ class _Compiler:
     def error(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", **kw: Any) -> None:
         self.errors.append(self.doc.diagnostic(path, code, message, hint=hint, **kw))
 
-    def warn(self, path: tuple[Any, ...], code: str, message: str, hint: str = "") -> None:
-        self.warnings.append(self.doc.diagnostic(path, code, message, hint=hint, severity="warning"))
+    def warn(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", key: bool = False) -> None:
+        self.warnings.append(self.doc.diagnostic(path, code, message, hint=hint, severity="warning", key=key))
 
     def where(self, path: tuple[Any, ...]) -> Where:
         pos = self.doc.position(path)
@@ -328,10 +267,11 @@ class _Compiler:
             return FrozenDict({})
         primary = self.languages[0]
         if primary not in value:
-            self.error(path, "text.missing-language", f"text has no '{primary}' version (the primary language)")
+            self.error(path, "text.missing-language", f"text has no '{primary}' version (the primary language)",
+                       key=True)
         for lang in self.languages[1:]:
             if lang not in value:
-                self.warn(path, "text.missing-translation", f"text has no '{lang}' translation")
+                self.warn(path, "text.missing-translation", f"text has no '{lang}' translation", key=True)
         for lang in value:
             if lang not in self.languages:
                 self.warn(path + (lang,), "text.undeclared-language",

@@ -19,7 +19,7 @@ from .evaluate import Result, evaluate
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
 from .schema import check_document
 
-__all__ = ["Guideline", "load", "load_text", "check_text"]
+__all__ = ["Guideline", "load", "load_text", "check_text", "run_pipeline"]
 
 
 class Guideline:
@@ -90,22 +90,29 @@ class Guideline:
 
 def check_text(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
     """Run load, validate and compile on ``text``; return the guideline or every problem."""
+    _, compiled, problems = run_pipeline(text, file, limits)
+    return compiled, problems
+
+
+def run_pipeline(text: str, file: str, limits: Limits = DEFAULT_LIMITS
+                 ) -> tuple[Document, CompiledGuideline | None, list[Diagnostic]]:
+    """The stages up to compile, keeping the loaded document for author tools."""
     doc = parse_yaml(text, file, limits)
     problems = list(doc.diagnostics)
     if doc.data is None and not problems:
         problems.append(Diagnostic(file, 1, 1, "yaml.empty", "the document is empty"))
     if problems and doc.data is None:
-        return None, sorted(problems)
+        return doc, None, sorted(problems)
     schema_problems, broken = check_document(doc)
     problems.extend(schema_problems)
     if not isinstance(doc.data, dict):
-        return None, sorted(set(problems))
+        return doc, None, sorted(set(problems))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     compiled, compile_problems = compile_document(doc, limits, content_hash=digest, broken=broken)
     problems.extend(compile_problems)
     if problems:
-        return None, sorted(set(problems))
-    return compiled, []
+        return doc, None, sorted(set(problems))
+    return doc, compiled, []
 
 
 def load_text(text: str, file: str = "<string>", *, limits: Limits = DEFAULT_LIMITS) -> Guideline:

@@ -162,7 +162,7 @@ def test_missing_translation_is_a_warning_and_primary_language_an_error() -> Non
         when: a
         then: [{id: r, kind: information, text: {en: only English}}]
     """
-    assert problems(body) == [(12, 45, "text.missing-language")]
+    assert problems(body) == [(12, 39, "text.missing-language")]
     ok = HEAD + "facts:\n  a: {type: boolean, label: {fr: a}}\nrules:\n  - id: r\n    when: a\n" \
         "    then: [{id: r, kind: information, text: {fr: oui}}]\n"
     g = engine.load_text(ok, "g.yaml")

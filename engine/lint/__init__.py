@@ -1,0 +1,122 @@
+"""``guideline lint``: static checks beyond the schema, one module per family.
+
+Each check is a function registered with :func:`check` under a stable
+kebab-case id; its docstring is its documentation (what it finds, a failing
+and a passing example). Checks *yield* findings, which are diagnostics with
+the check's id as code, so every finding of every check is reported in one
+run, sorted by position.
+
+A finding can be silenced on its line, or the line above, with a comment that
+gives a reason::
+
+    # lint: ignore untested-enum-value -- 'male' is the default branch of the formula
+
+An ignore without a reason is itself a finding (``lint-ignore-reason``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..compile import CompiledGuideline
+from ..errors import Diagnostic
+from ..loading import Document
+
+__all__ = ["Context", "Check", "CHECKS", "check", "lint_text", "lint_file"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check reads: the compiled guideline and the loaded document."""
+
+    guideline: CompiledGuideline
+    doc: Document
+
+    def finding(self, path: tuple, check_id: str, message: str, hint: str = "", *, key: bool = False,
+                severity: str | None = None) -> Diagnostic:
+        """A finding located at ``path`` in the guideline file."""
+        return self.doc.diagnostic(path, check_id, message, hint=hint, key=key,
+                                   severity=severity or CHECKS[check_id].severity)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check."""
+
+    id: str
+    severity: str
+    run: Callable[[Context], Iterator[Diagnostic]]
+
+    @property
+    def doc(self) -> str:
+        """The check's documentation (its docstring)."""
+        return (self.run.__doc__ or "").strip()
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(check_id: str, severity: str) -> Callable[[Callable[[Context], Iterator[Diagnostic]]], Callable[[Context], Iterator[Diagnostic]]]:
+    """Register a check function under ``check_id`` with a default severity."""
+
+    def register(fn: Callable[[Context], Iterator[Diagnostic]]) -> Callable[[Context], Iterator[Diagnostic]]:
+        CHECKS[check_id] = Check(check_id, severity, fn)
+        return fn
+
+    return register
+
+
+_IGNORE = re.compile(r"#\s*lint:\s*ignore\s+([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(\S.*))?$")
+
+
+def _suppressed(finding: Diagnostic, doc: Document) -> tuple[bool, Diagnostic | None]:
+    for line in (finding.line, finding.line - 1):
+        match = _IGNORE.search(doc.source_line(line))
+        if match and finding.code in [c.strip() for c in match.group(1).split(",")]:
+            if not match.group(2):
+                return True, Diagnostic(doc.file, line, doc.source_line(line).index("#") + 1, "lint-ignore-reason",
+                                        f"ignoring {finding.code} needs a reason after '--'", severity="warning",
+                                        hint="# lint: ignore <id> -- why this is right here")
+            return True, None
+    return False, None
+
+
+def run_checks(ctx: Context, only: set[str] | None = None) -> list[Diagnostic]:
+    """Every finding of every (or the selected) check, minus the ignored ones."""
+    from . import provenance, rules, tables, usage  # noqa: F401 - registers the checks
+
+    findings: list[Diagnostic] = list(ctx.guideline.warnings)
+    for check_ in CHECKS.values():
+        if only is None or check_.id in only:
+            findings.extend(check_.run(ctx))
+    kept: list[Diagnostic] = []
+    for finding in findings:
+        hidden, extra = _suppressed(finding, ctx.doc)
+        if extra is not None:
+            kept.append(extra)
+        if not hidden:
+            kept.append(finding)
+    return sorted(set(kept))
+
+
+def lint_text(text: str, file: str) -> tuple[list[Diagnostic], bool]:
+    """Lint guideline ``text``; return (findings, loaded). Load errors are returned as findings."""
+    from ..guideline import run_pipeline
+
+    doc, compiled, problems = run_pipeline(text, file)
+    if compiled is None:
+        return problems, False
+    return run_checks(Context(compiled, doc)), True
+
+
+def lint_file(path: str | Path) -> tuple[list[Diagnostic], bool]:
+    """Lint the guideline file at ``path``."""
+    from ..loading import read_source
+
+    text, problems = read_source(path)
+    if text is None:
+        return problems, False
+    return lint_text(text, str(path))

@@ -1,0 +1,108 @@
+"""Rule checks: conditions that can never hold or always hold."""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any, Iterator
+
+from ..errors import Diagnostic
+from ..intervals import Interval, intersect
+from . import Context, check
+
+_FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq}
+
+
+def _atoms(node: ast.AST) -> list[ast.AST]:
+    """The conjuncts of a condition (through nested ``and``)."""
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        return [atom for value in node.values for atom in _atoms(value)]
+    return [node]
+
+
+def _bound(node: ast.AST) -> tuple[str, Interval] | tuple[str, tuple[str, Any]] | None:
+    """``x < 3`` -> ("x", (-inf, 3)); ``s == 'a'`` -> ("s", ("eq", "a")); else None."""
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
+        return None
+    left, op, right = node.left, type(node.ops[0]), node.comparators[0]
+    if isinstance(left, ast.Constant) and isinstance(right, ast.Name) and op in _FLIP:
+        left, right, op = right, left, _FLIP[op]
+    if not (isinstance(left, ast.Name) and isinstance(right, ast.Constant)):
+        return None
+    value = right.value
+    if isinstance(value, str):
+        if op is ast.Eq:
+            return left.id, ("eq", value)
+        if op is ast.NotEq:
+            return left.id, ("ne", value)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    x = float(value)
+    inf = math.inf
+    intervals = {ast.Lt: Interval(-inf, x, False, False), ast.LtE: Interval(-inf, x, False, True),
+                 ast.Gt: Interval(x, inf, False, False), ast.GtE: Interval(x, inf, True, False),
+                 ast.Eq: Interval(x, x, True, True)}
+    return (left.id, intervals[op]) if op in intervals else None
+
+
+def _domain(ctx: Context, name: str) -> Interval:
+    fact = ctx.guideline.facts.get(name)
+    if fact is not None and fact.range != (None, None):
+        low, high = fact.range
+        return Interval(-math.inf if low is None else low, math.inf if high is None else high,
+                        low is not None, high is not None)
+    return Interval(-math.inf, math.inf, False, False)
+
+
+@check("rule-never-fires", "error")
+def rule_never_fires(ctx: Context) -> Iterator[Diagnostic]:
+    """A condition that no patient can satisfy, given the facts' plausible ranges and values.
+
+    Failing: ``age < 18 and age > 65``, or ``age > 130`` when age's range is 18-120, or
+    ``sex == 'female' and sex == 'male'``. Passing: a condition some patient meets.
+    """
+    for i, rule in enumerate(_rules(ctx)):
+        numeric: dict[str, Interval | None] = {}
+        equal: dict[str, set[str]] = {}
+        for atom in _atoms(rule.when.tree.body):
+            found = _bound(atom)
+            if found is None:
+                continue
+            name, what = found
+            if isinstance(what, Interval):
+                current = numeric.get(name, _domain(ctx, name))
+                numeric[name] = intersect(current, what) if current is not None else None
+            elif what[0] == "eq":
+                equal.setdefault(name, set()).add(what[1])
+        empty = [n for n, v in numeric.items() if v is None] + [n for n, v in equal.items() if len(v) > 1]
+        if empty:
+            yield ctx.finding(("rules", i, "when"), "rule-never-fires",
+                              f"rule '{rule.id}' can never fire: no value of {', '.join(sorted(set(empty)))} "
+                              f"satisfies its condition", "check the comparisons and the facts' ranges")
+
+
+@check("rule-always-true", "warning")
+def rule_always_true(ctx: Context) -> Iterator[Diagnostic]:
+    """A condition that holds for every patient: it tests nothing.
+
+    Failing: ``when: True`` or ``age >= 0`` when age's range starts at 18.
+    Passing: a condition that depends on the patient.
+    """
+    for i, rule in enumerate(_rules(ctx)):
+        body = rule.when.tree.body
+        constant = isinstance(body, ast.Constant) and body.value is True
+        found = _bound(body)
+        covers_domain = False
+        if found is not None and isinstance(found[1], Interval):
+            domain = _domain(ctx, found[0])
+            bounded = not (math.isinf(domain.low) and math.isinf(domain.high))
+            covers_domain = bounded and intersect(domain, found[1]) == domain
+        if constant or covers_domain:
+            yield ctx.finding(("rules", i, "when"), "rule-always-true",
+                              f"rule '{rule.id}' fires for every patient", "make the condition depend on the patient")
+
+
+def _rules(ctx: Context) -> list[Any]:
+    # Compiled rules keep file order, so the i-th compiled rule is rules[i] in the file.
+    return list(ctx.guideline.rules)
