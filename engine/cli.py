@@ -88,6 +88,20 @@ def _parser(stdout: IO[str]) -> _Parser:
     lint.add_argument("--base", metavar="GIT_REV", help="also check that the version was bumped since GIT_REV")
     lint.add_argument("--list-checks", action="store_true", help="print every check with its documentation")
 
+    show = sub.add_parser("show", out=stdout, help="render the encoded guideline for clinical review",
+                          description="Render a guideline as a document: facts, computed values, decision tables, "
+                                      "rules in plain words, texts, doses, provenance and source notes.")
+    show.add_argument("guideline", metavar="GUIDELINE", help="the guideline YAML file")
+    show.add_argument("--format", choices=("markdown", "html"), default="markdown", help="output format")
+    show.add_argument("--lang", help="language (default: the guideline's primary language)")
+
+    new = sub.add_parser("new", out=stdout, help="scaffold a new guideline folder",
+                         description="Create FOLDER with a minimal guideline and one case file that pass "
+                                     "validate, lint and test, to start from.")
+    new.add_argument("folder", metavar="FOLDER", help="folder to create (must not exist or be empty)")
+    new.add_argument("--id", help="guideline id (default: the folder name)")
+    new.add_argument("--title", default="Nouvelle recommandation", help="title")
+
     test = sub.add_parser("test", out=stdout, help="run patient cases, with coverage",
                           description="Run patient-case files (*.cases.yaml, or YAML files in cases/ folders). "
                                       "Exit 0 when every case passes (and coverage is reached), 1 otherwise, "
@@ -200,6 +214,30 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+def _cmd_show(args: argparse.Namespace, stdout: IO[str]) -> int:
+    from .show import show
+
+    guideline = load(args.guideline)
+    if args.lang and args.lang not in guideline.languages:
+        raise _UsageError(f"guideline show: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
+    stdout.write(show(guideline.compiled, args.format, args.lang))
+    return EXIT_OK
+
+
+def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
+    from .scaffold import scaffold
+
+    folder = Path(args.folder)
+    schemas = Path(__file__).resolve().parent.parent / "schemas"
+    try:
+        written = scaffold(folder, args.id or folder.name, args.title, schemas, dt.date.today().isoformat())
+    except (ValueError, FileExistsError, OSError) as exc:
+        raise _UsageError(f"guideline new: {exc}") from None
+    stdout.write("".join(f"created {p}\n" for p in written))
+    stdout.write(f"next: guideline validate {folder} && guideline lint {folder} && guideline test {folder}\n")
+    return EXIT_OK
+
+
 def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from .cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
 
@@ -285,6 +323,10 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_test(args, stdout, stderr)
         if args.command == "lint":
             return _cmd_lint(args, stdout, stderr)
+        if args.command == "show":
+            return _cmd_show(args, stdout)
+        if args.command == "new":
+            return _cmd_new(args, stdout)
         return _cmd_evaluate(args, stdout, stderr, stdin)
     except _Exit as done:
         if done.status == 0:

@@ -119,3 +119,10 @@ def test_console_script_help_and_version() -> None:
     result = subprocess.run([sys.executable, "-m", "engine", "evaluate", "--help"], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 0 and "--facts FILE" in result.stdout and result.stderr == ""
+
+
+def test_every_command_has_help(cli) -> None:
+    for command in ("validate", "evaluate", "lint", "test", "show", "new"):
+        code, out, err = cli(command, "--help")
+        assert (code, err) == (0, ""), command
+        assert out.startswith(f"usage: guideline {command}"), command
