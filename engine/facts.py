@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -117,9 +118,15 @@ def _number(raw: Any) -> float | int | str:
     return raw
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxstring = 30
+_REPR.maxother = 30
+
+
 def _shown(raw: Any) -> str:
-    text = repr(raw)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A short, bounded repr: a hostile value (deeply nested, huge) cannot blow it up."""
+    return _REPR.repr(raw)
 
 
 def _range_problem(spec: FactSpec, canonical: float, shown: str) -> str | None:

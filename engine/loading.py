@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.composer import Composer
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -169,13 +170,31 @@ class _StopLoading(Exception):
     """Internal: a problem after which the rest of the file cannot be read."""
 
 
-class _Composer(Reader, Scanner, Parser, Composer, _Resolver):
-    """Safe composer that refuses aliases and anchors and bounds nesting."""
+try:  # libyaml's parser when PyYAML was built with it: about 10x faster than pure Python
+    from yaml._yaml import CParser as _FastParser
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    _FastParser = None
 
-    def __init__(self, text: str, limits: Limits):
+
+class _PyParser(Reader, Scanner, Parser):
+    """The pure-Python event stream, used when libyaml is missing."""
+
+    def __init__(self, text: str):
         Reader.__init__(self, text)
         Scanner.__init__(self)
         Parser.__init__(self)
+
+
+# Our composer (Python) sits on top of whichever parser produces the events,
+# so the alias, anchor and depth checks below apply in both cases.
+_EventSource: Any = _FastParser or _PyParser
+
+
+class _Composer(Composer, _Resolver, _EventSource):
+    """Safe composer that refuses aliases and anchors and bounds nesting."""
+
+    def __init__(self, text: str, limits: Limits):
+        _EventSource.__init__(self, text)
         Composer.__init__(self)
         _Resolver.__init__(self)
         self.limits = limits
@@ -266,24 +285,33 @@ def parse_yaml(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> Documen
                        f"document is larger than the limit of {limits.max_file_bytes} bytes")
         )
         return doc
-    composer = _Composer(text, limits)
     node: Node | None = None
+    composer: _Composer | None = None
     try:
+        composer = _Composer(text, limits)
         node = composer.get_single_node()
     except _StopLoading:
         node = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = _describe_yaml_error(exc)
         line = mark.line + 1 if mark else 0
         col = mark.column + 1 if mark else 0
+        at = doc.source_line(line)[col - 1: col] if line else ""
+        message = "tab character: YAML indentation must use spaces" if at == "\t" else _describe_yaml_error(exc)
         doc.diagnostics.append(
             Diagnostic(file, line, col, "yaml.syntax", message, source_line=doc.source_line(line),
                        hint="check indentation (spaces only) and quoting around this point")
         )
-    except yaml.YAMLError as exc:  # reader errors: control characters and the like
+    except yaml.reader.ReaderError as exc:  # control characters and the like
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        col = exc.position - (before.rfind("\n") + 1) + 1
+        doc.diagnostics.append(Diagnostic(file, line, col, "yaml.character",
+                                          f"character {exc.character!r} is not allowed in YAML",
+                                          hint="remove control characters; save the file as plain UTF-8 text"))
+    except yaml.YAMLError as exc:
         doc.diagnostics.append(Diagnostic(file, 0, 0, "yaml.syntax", str(exc).splitlines()[0]))
-    for line, col, code, message, hint in composer.problems:
+    for line, col, code, message, hint in composer.problems if composer else []:
         doc.diagnostics.append(
             Diagnostic(file, line, col, code, message, hint=hint, source_line=doc.source_line(line))
         )

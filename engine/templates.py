@@ -57,10 +57,33 @@ def format_date(value: Any, lang: str) -> str:
     return str(value)
 
 
+_MAX_PRODUCT_CHARS = 100_000
+_MAX_EXPONENT = 100
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with '*' and '**' bounded so a template cannot
+    allocate a gigabyte string or compute 9**9**9."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
+            if isinstance(left, int) and isinstance(right, int) and left.bit_length() * abs(right) > 4096:
+                raise SecurityError("the power is too large")
+            return left**right
+        for text, count in ((left, right), (right, left)):
+            if isinstance(text, (str, list, tuple)) and isinstance(count, int) and len(text) * count > _MAX_PRODUCT_CHARS:
+                raise SecurityError(f"repeating a value {count} times would exceed {_MAX_PRODUCT_CHARS} characters")
+        return left * right
+
+
 @lru_cache(maxsize=None)
 def environment(lang: str) -> ImmutableSandboxedEnvironment:
     """The sandboxed Jinja environment for one language (shared, read-only)."""
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         undefined=StrictUndefined,
         autoescape=False,
         trim_blocks=True,
@@ -107,6 +130,8 @@ class CompiledTemplate:
             raise TemplateRuntimeError(f"template refused by the sandbox: {exc}") from None
         except TemplateError as exc:
             raise TemplateRuntimeError(f"template failed: {exc}") from None
+        except (RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError) as exc:
+            raise TemplateRuntimeError(f"template failed: {type(exc).__name__}: {exc}") from None
         if len(out) > max_chars:
             raise TemplateRuntimeError(f"template output is {len(out)} characters, more than {max_chars}")
         return " ".join(out.split()) if "\n" not in self.text else out.strip()
@@ -135,7 +160,14 @@ def compile_template(
     except TemplateSyntaxError as exc:
         return None, [TemplateProblem("template.syntax", f"template syntax error: {exc.message}", exc.lineno or 1)]
     problems: list[TemplateProblem] = []
-    used = meta.find_undeclared_variables(tree)
+    # Jinja resolves `self` (the template reference) itself, so meta does not
+    # report it; it is no guideline name, and is refused like any unknown one.
+    self_refs = {"self"} if any(n.name == "self" for n in tree.find_all(nodes.Name)) else set()
+    try:
+        used = meta.find_undeclared_variables(tree) | self_refs
+    except TemplateSyntaxError as exc:  # e.g. an unknown filter (TemplateAssertionError)
+        return None, [TemplateProblem("template.syntax", f"template error: {exc.message}", exc.lineno or 1,
+                                      "filters: " + ", ".join(sorted(env.filters)))]
     for name in sorted(used - available):
         import difflib
 
@@ -148,9 +180,24 @@ def compile_template(
         if node.attr.startswith("_"):
             problems.append(TemplateProblem("template.not-allowed",
                                             f"attribute '{node.attr}' is not allowed", node.lineno))
+    for node in tree.find_all(nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
+            problems.append(TemplateProblem("template.not-allowed",
+                                            f"item '{node.arg.value}' is not allowed", node.lineno))
+    for kind, word in _REFUSED_TAGS:
+        for node in tree.find_all(kind):
+            problems.append(TemplateProblem("template.not-allowed", f"{word} is not allowed in a text", node.lineno,
+                                            "texts use {{ name }}, filters, {% if %} and {% for %} only"))
     if problems:
         return None, problems
     return CompiledTemplate(lang, text, frozenset(used), env.from_string(tree)), []
+
+
+_REFUSED_TAGS = [
+    (nodes.Macro, "{% macro %}"), (nodes.CallBlock, "{% call %}"), (nodes.Include, "{% include %}"),
+    (nodes.Import, "{% import %}"), (nodes.FromImport, "{% from ... import %}"), (nodes.Extends, "{% extends %}"),
+    (nodes.Block, "{% block %}"),
+]
 
 
 def _first_line_of(tree: nodes.Template, name: str) -> int:
