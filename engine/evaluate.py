@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 import simpleeval
@@ -22,7 +23,8 @@ from .loading import Document
 from .templates import TemplateRuntimeError, format_date, format_number
 from .units import round_half_up
 
-__all__ = ["RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate"]
+__all__ = ["RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
+           "match_table"]
 
 RESULT_VERSION = "1.0"
 _ARITHMETIC_ERRORS = (ZeroDivisionError, OverflowError, ValueError, TypeError, simpleeval.InvalidExpression)
@@ -72,7 +74,13 @@ class Recommendation:
     source: Mapping[str, Any]
     evidence: tuple[str, ...]
     notes: tuple[str, ...]
-    why: Why
+    _why: tuple[str, tuple[str, ...], "_Explainer"] = field(repr=False, compare=False)
+
+    @cached_property
+    def why(self) -> Why:
+        """The condition that fired and the values it read, each with how it was obtained."""
+        condition, names, explainer = self._why
+        return Why(condition, tuple(explainer.value(n) for n in names))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -109,12 +117,23 @@ class Result:
     lang: str
     recommendations: tuple[Recommendation, ...]
     undetermined: tuple[Undetermined, ...]
-    values: Mapping[str, Value]
     missing_facts: tuple[str, ...]
     rules: Mapping[str, str]  # rule id -> fired | not-fired | undetermined
     tables: Mapping[str, str | None]  # table -> row id, "otherwise", or None (unknown input)
     result_version: str = RESULT_VERSION
     _guideline: CompiledGuideline | None = field(default=None, repr=False, compare=False)
+    _explainer: "_Explainer | None" = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def values(self) -> Mapping[str, Value]:
+        """Every fact, derived value and table output, displayed and explained (built on first use)."""
+        if self._explainer is None or self._guideline is None:
+            return {}
+        return {name: self._explainer.value(name) for name in _all_names(self._guideline)}
+
+    def value_of(self, name: str) -> Any:
+        """The raw value of a fact, derived value or table output (None when unknown)."""
+        return self._explainer.env.get(name) if self._explainer is not None else None
 
     def recommendation_ids(self) -> list[str]:
         """Ids of the recommendations made, in guideline order."""
@@ -160,27 +179,68 @@ def _run(expr: CompiledExpression, env: Mapping[str, Any], where: Where) -> Any:
         raise _Failure(where, f"evaluating '{expr.text.strip()}' failed: {exc or type(exc).__name__}") from None
 
 
-def _lookup(table: TableSpec, env: dict[str, Any]) -> str | None:
-    """Set the table's outputs in ``env``; return the row id, 'otherwise', or None if unknown."""
-    keys = [_run(i.expr, env, table.where) for i in table.inputs]
+def match_table(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:
+    """The outputs (in declaration order) and the row id for known input ``keys``.
+
+    Raises _Failure when a ``unique`` table has several matching rows.
+    """
     if any(k is None for k in keys):
-        for out in table.outputs:
-            env[out] = None
-        return None
+        return tuple(None for _ in table.outputs), None
     hits = [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys))]
     if not hits:
-        env.update(table.otherwise)
-        return "otherwise"
+        return tuple(table.otherwise.get(o) for o in table.outputs), "otherwise"
     if table.hit == "collect":
-        for out in table.outputs:
-            env[out] = tuple(row.outputs[out] for row in hits if row.outputs[out] is not None)
-        return ",".join(row.id for row in hits)
+        return (tuple(tuple(row.outputs[o] for row in hits if row.outputs[o] is not None) for o in table.outputs),
+                ",".join(row.id for row in hits))
     if table.hit == "unique" and len(hits) > 1:
         shown = ", ".join(map(str, keys))
         raise _Failure(table.where, f"table '{table.name}' has hit policy unique but rows "
                                     f"{', '.join(r.id for r in hits)} all match {shown}")
-    env.update(hits[0].outputs)
-    return hits[0].id
+    return tuple(hits[0].outputs.get(o) for o in table.outputs), hits[0].id
+
+
+def _lookup(table: TableSpec, env: dict[str, Any]) -> str | None:
+    """Set the table's outputs in ``env``; return the row id, 'otherwise', or None if unknown."""
+    keys = tuple(_run(i.expr, env, table.where) for i in table.inputs)
+    outputs, row = match_table(table, keys)
+    env.update(zip(table.outputs, outputs))
+    return row
+
+
+def _run_steps(guideline: CompiledGuideline, env: dict[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The reference path: each derived value, table and rule in turn (locates any failure)."""
+    rows: dict[str, str | None] = {}
+    for step in guideline.plan:
+        if isinstance(step, DerivedSpec):
+            value = _run(step.expr, env, step.where)
+            if value is not None and step.decimals is not None:
+                value = round_half_up(value, step.decimals)
+            env[step.name] = value
+        else:
+            rows[step.name] = _lookup(step, env)
+    return rows, tuple(_run(rule.when, env, rule.where) for rule in guideline.rules)
+
+
+def decide(guideline: CompiledGuideline, values: dict[str, Any], on: dt.date, plan: Any = None
+           ) -> tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]]:
+    """Every value, table row and rule outcome for validated fact ``values``.
+
+    ``plan`` is the guideline compiled to one function (engine.codegen); when it
+    fails, the step-by-step path runs to say exactly where.
+    """
+    env: dict[str, Any] = dict(values)
+    env["today"] = on
+    if plan is not None:
+        try:
+            return plan(env)
+        except _ARITHMETIC_ERRORS + (_Failure,):
+            pass
+    try:
+        rows, outcomes = _run_steps(guideline, env)
+    except _Failure as failure:
+        raise EvaluationError([Diagnostic(failure.where.file, failure.where.line, failure.where.col,
+                                          "eval.failed", failure.message)]) from None
+    return env, rows, outcomes
 
 
 def evaluate(
@@ -191,25 +251,12 @@ def evaluate(
     *,
     doc: Document | None = None,
     max_output_chars: int = 100_000,
+    plan: Any = None,
 ) -> Result:
     """Evaluate ``facts`` on date ``on``; raise FactsError or EvaluationError on bad input."""
     values, given = validate_facts(guideline, facts, on, doc=doc)
-    env: dict[str, Any] = dict(values)
-    env["today"] = on
-    rows: dict[str, str | None] = {}
-    try:
-        for step in guideline.plan:
-            if isinstance(step, DerivedSpec):
-                value = _run(step.expr, env, step.where)
-                if value is not None and step.decimals is not None:
-                    value = round_half_up(value, step.decimals)
-                env[step.name] = value
-            else:
-                rows[step.name] = _lookup(step, env)
-        outcomes: dict[str, Any] = {rule.id: _run(rule.when, env, rule.where) for rule in guideline.rules}
-    except _Failure as failure:
-        raise EvaluationError([Diagnostic(failure.where.file, failure.where.line, failure.where.col,
-                                          "eval.failed", failure.message)]) from None
+    env, rows, outcome_list = decide(guideline, values, on, plan)
+    outcomes = dict(zip((rule.id for rule in guideline.rules), outcome_list))
     explainer = _Explainer(guideline, env, given, rows, lang)
     recommendations: list[Recommendation] = []
     undetermined: list[Undetermined] = []
@@ -225,27 +272,15 @@ def evaluate(
         status[rule.id] = "fired" if outcome else "not-fired"
         if not outcome:
             continue
-        why = Why(rule.when.text.strip(), tuple(explainer.value(n) for n in _ordered(rule.when)))
+        why = (rule.when.text.strip(), rule.when.ordered, explainer)
         for rec in rule.then:
             recommendations.append(_recommend(rule, rec, env, explainer, why, lang, max_output_chars))
     missing = tuple(name for name in guideline.facts if values[name] is None)
     return Result(
         guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
         recommendations=tuple(recommendations), undetermined=tuple(undetermined),
-        values={name: explainer.value(name) for name in _all_names(guideline)},
-        missing_facts=missing, rules=status, tables=rows, _guideline=guideline,
+        missing_facts=missing, rules=status, tables=rows, _guideline=guideline, _explainer=explainer,
     )
-
-
-def _ordered(expr: CompiledExpression) -> list[str]:
-    """Names of an expression in the order they are written."""
-    import ast
-
-    seen: dict[str, None] = {}
-    for node in ast.walk(expr.tree):
-        if isinstance(node, ast.Name) and node.id != "today":
-            seen.setdefault(node.id, None)
-    return sorted(seen, key=lambda n: expr.text.find(n))
 
 
 def _all_names(guideline: CompiledGuideline) -> list[str]:
@@ -257,7 +292,7 @@ def _all_names(guideline: CompiledGuideline) -> list[str]:
 
 
 def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], explainer: "_Explainer",
-               why: Why, lang: str, max_chars: int) -> Recommendation:
+               why: tuple[str, tuple[str, ...], "_Explainer"], lang: str, max_chars: int) -> Recommendation:
     template = rec.templates.get(lang) or next(iter(rec.templates.values()))
     try:
         text = template.render(env, max_chars)
@@ -279,7 +314,7 @@ def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], 
     return Recommendation(
         id=rec.id, rule=rule.id, kind=rec.kind, text=text, strength=rec.strength, dose=dose,
         schedule=rec.schedule, source=dict(rec.source) or dict(rule.source), evidence=rec.evidence,
-        notes=rule.notes, why=why,
+        notes=rule.notes, _why=why,
     )
 
 
@@ -297,7 +332,7 @@ class _Explainer:
         self.producer = {out: t for t in guideline.tables.values() for out in t.outputs}
 
     def text(self, texts: Mapping[str, str] | Any) -> str:
-        if not isinstance(texts, Mapping):
+        if not isinstance(texts, dict):
             return str(texts) if texts is not None else ""
         return texts.get(self.lang) or texts.get(self.g.languages[0]) or ""
 
@@ -331,7 +366,7 @@ class _Explainer:
         elif name in self.g.derived:
             spec = self.g.derived[name]
             inputs = ", ".join(f"{self.text(self._label(n))} {self.value(n).display}"
-                               for n in _ordered(spec.expr))
+                               for n in spec.expr.ordered)
             formula = self.text(spec.formula)
             how = f"{formula} ({inputs})" if formula else inputs
             result = Value(name, "derived", raw, spec.unit, self.display(raw, spec.unit, spec.decimals),

@@ -105,6 +105,7 @@ class CompiledExpression:
     code: CodeType = field(repr=False, compare=False)
     names: frozenset[str] = frozenset()
     type: str = "any"
+    ordered: tuple[str, ...] = ()  # names as first written, for explanations
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
         return eval(self.code, _RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
@@ -116,9 +117,17 @@ class CompiledExpression:
 
 
 def _recompile(text: str, tree: ast.Expression) -> CompiledExpression:
-    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
     kind = getattr(tree, "_engine_type", "any")
-    return CompiledExpression(text, tree, _codegen(tree), names, kind)
+    return CompiledExpression(text, tree, _codegen(tree), _names(tree), kind, _ordered_names(tree))
+
+
+def _names(tree: ast.AST) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+
+
+def _ordered_names(tree: ast.AST) -> tuple[str, ...]:
+    found = sorted((n.col_offset, n.id) for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id != "today")
+    return tuple(dict.fromkeys(name for _, name in found))
 
 
 _RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}}
@@ -172,8 +181,7 @@ def compile_expression(
     if checker.problems:
         return None, checker.problems
     tree._engine_type = kind  # type: ignore[attr-defined]
-    names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
-    return CompiledExpression(text, tree, _codegen(tree), names, kind), []
+    return CompiledExpression(text, tree, _codegen(tree), _names(tree), kind, _ordered_names(tree)), []
 
 
 # --- checking ----------------------------------------------------------------

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .compile import CompiledGuideline, compile_document
 from .errors import Diagnostic, GuidelineError
-from .evaluate import Result, evaluate
+from .codegen import build_plan
+from .evaluate import Result, evaluate, match_table
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
 from .schema import check_document
 
@@ -25,11 +26,13 @@ __all__ = ["Guideline", "load", "load_text", "check_text", "run_pipeline"]
 class Guideline:
     """A compiled guideline. Build it with :func:`load`; never mutated afterwards."""
 
-    __slots__ = ("_compiled", "_limits")
+    __slots__ = ("_compiled", "_limits", "_plan")
 
     def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS):
         self._compiled = compiled
         self._limits = limits
+        # The whole plan as one function (rebuilt, never pickled: see __reduce__).
+        self._plan = build_plan(compiled, _match_outputs)
 
     @property
     def id(self) -> str:
@@ -73,7 +76,7 @@ class Guideline:
         if language not in self._compiled.languages:
             raise ValueError(f"language '{language}' is not one of {', '.join(self._compiled.languages)}")
         return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
-                        max_output_chars=self._limits.max_output_chars)
+                        max_output_chars=self._limits.max_output_chars, plan=self._plan)
 
     def evaluate_many(self, patients: Iterable[Mapping[str, Any]], *, on: dt.date | None = None,
                       lang: str | None = None) -> Iterator[Result]:
@@ -86,6 +89,10 @@ class Guideline:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Guideline, (self._compiled, self._limits))
+
+
+def _match_outputs(table: Any, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any]:
+    return match_table(table, keys)
 
 
 def check_text(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
