@@ -12,7 +12,7 @@ The pipeline, one module per stage: ``loading`` (YAML with positions) ->
 
 from .errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError
 from .evaluate import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
-from .guideline import Guideline, load, load_text
+from .guideline import Decisions, Guideline, load, load_text
 from .loading import Limits
 from .render import render
 
@@ -20,6 +20,7 @@ __all__ = [
     "load",
     "load_text",
     "Guideline",
+    "Decisions",
     "Result",
     "Recommendation",
     "Undetermined",

@@ -228,7 +228,7 @@ def decide(guideline: CompiledGuideline, values: dict[str, Any], on: dt.date, pl
     ``plan`` is the guideline compiled to one function (engine.codegen); when it
     fails, the step-by-step path runs to say exactly where.
     """
-    env: dict[str, Any] = dict(values)
+    env = values  # validate_facts made this dict for this call alone
     env["today"] = on
     if plan is not None:
         try:

@@ -463,27 +463,27 @@ class _Gen:
         return self._kleene([self.gen(v) for v in node.values], is_and=isinstance(node.op, ast.And))
 
     def _kleene(self, values: list[ast.expr], *, is_and: bool) -> ast.expr:
-        # and: False wins, then unknown, else True. or: True wins, then unknown, else False.
-        decisive = ast.Constant(not is_and)
-        result = values[0]
-        for value in values[1:]:
-            left_first, left_again = self.bind(result)
-            right_first, right_again = self.bind(value)
+        """n-ary Kleene and/or, left to right, stopping at the first decisive operand.
 
-            def is_(expr: ast.expr, const: Any) -> ast.expr:
-                return ast.Compare(expr, [ast.Is()], [ast.Constant(const)])
+        and: the first False wins; else unknown if any operand was unknown; else True.
+        or: the same with True. Each operand is evaluated at most once.
+        """
+        decisive = not is_and
 
-            undecided = ast.IfExp(
-                test=ast.BoolOp(ast.Or(), [is_(left_again, None), is_(right_again, None)]),
-                body=ast.Constant(None),
-                orelse=ast.Constant(is_and),
-            )
-            result = ast.IfExp(
-                test=is_(left_first, not is_and),
-                body=decisive,
-                orelse=ast.IfExp(test=is_(right_first, not is_and), body=ast.Constant(not is_and), orelse=undecided),
-            )
-        return result
+        def is_(expr: ast.expr, const: Any) -> ast.expr:
+            return ast.Compare(expr, [ast.Is()], [ast.Constant(const)])
+
+        firsts, agains = zip(*(self.bind(v) for v in values))
+        unknown_tests = [is_(again, None) for again, value in zip(agains, values) if not isinstance(value, ast.Constant)]
+        if unknown_tests:
+            tail: ast.expr = ast.IfExp(
+                test=unknown_tests[0] if len(unknown_tests) == 1 else ast.BoolOp(ast.Or(), unknown_tests),
+                body=ast.Constant(None), orelse=ast.Constant(is_and))
+        else:
+            tail = ast.Constant(is_and)
+        for first in reversed(firsts):
+            tail = ast.IfExp(test=is_(first, decisive), body=ast.Constant(decisive), orelse=tail)
+        return tail
 
     def gen_IfExp(self, node: ast.IfExp) -> ast.expr:
         test_first, test_again = self.bind(self.gen(node.test))

@@ -16,23 +16,46 @@ from typing import Any, Iterable, Iterator, Mapping
 from .compile import CompiledGuideline, compile_document
 from .errors import Diagnostic, GuidelineError
 from .codegen import build_plan
-from .evaluate import Result, evaluate, match_table
+from .evaluate import Result, decide, evaluate, match_table
+from .facts import validate_facts
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
 from .schema import check_document
 
-__all__ = ["Guideline", "load", "load_text", "check_text", "run_pipeline"]
+__all__ = ["Guideline", "Decisions", "load", "load_text", "check_text", "run_pipeline"]
+
+
+class Decisions:
+    """What :meth:`Guideline.decide` returns: raw values, table rows and rule outcomes."""
+
+    __slots__ = ("values", "tables", "rules")
+
+    def __init__(self, values: dict[str, Any], tables: dict[str, Any], rules: dict[str, Any]):
+        self.values = values  # every fact, derived value and table output (None = unknown)
+        self.tables = tables  # table name -> row id, "otherwise", or None
+        self.rules = rules  # rule id -> True (fired), False, or None (undetermined)
+
+    @property
+    def fired(self) -> list[str]:
+        """Ids of the rules whose condition holds."""
+        return [rule for rule, outcome in self.rules.items() if outcome is True]
+
+    @property
+    def undetermined(self) -> list[str]:
+        """Ids of the rules that could not be decided."""
+        return [rule for rule, outcome in self.rules.items() if outcome is None]
 
 
 class Guideline:
     """A compiled guideline. Build it with :func:`load`; never mutated afterwards."""
 
-    __slots__ = ("_compiled", "_limits", "_plan")
+    __slots__ = ("_compiled", "_limits", "_plan", "_rule_ids")
 
     def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS):
         self._compiled = compiled
         self._limits = limits
         # The whole plan as one function (rebuilt, never pickled: see __reduce__).
         self._plan = build_plan(compiled, _match_outputs)
+        self._rule_ids = tuple(rule.id for rule in compiled.rules)
 
     @property
     def id(self) -> str:
@@ -77,6 +100,16 @@ class Guideline:
             raise ValueError(f"language '{language}' is not one of {', '.join(self._compiled.languages)}")
         return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
                         max_output_chars=self._limits.max_output_chars, plan=self._plan)
+
+    def decide(self, facts: Mapping[str, Any], *, on: dt.date | None = None) -> "Decisions":
+        """Decisions only, without texts or explanations: the fast path for audits and batches.
+
+        Facts are validated exactly as by :meth:`evaluate`.
+        """
+        day = on or dt.date.today()
+        values, _ = validate_facts(self._compiled, facts, day)
+        env, rows, outcomes = decide(self._compiled, values, day, self._plan)
+        return Decisions(env, rows, dict(zip(self._rule_ids, outcomes)))
 
     def evaluate_many(self, patients: Iterable[Mapping[str, Any]], *, on: dt.date | None = None,
                       lang: str | None = None) -> Iterator[Result]:
