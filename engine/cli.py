@@ -88,6 +88,21 @@ def _parser(stdout: IO[str]) -> _Parser:
     lint.add_argument("--base", metavar="GIT_REV", help="also check that the version was bumped since GIT_REV")
     lint.add_argument("--list-checks", action="store_true", help="print every check with its documentation")
 
+    batch = sub.add_parser("batch", out=stdout, help="evaluate a cohort (JSON Lines or CSV), streaming",
+                           description="Evaluate every row of a cohort and write one JSON line per row to --out; "
+                                       "a bad row becomes an error record. A summary (patients, errors, how many "
+                                       "received each recommendation) goes to stdout. Exit 0 when every row was "
+                                       "evaluated, 1 when some rows had errors, 2 on usage errors.")
+    batch.add_argument("guideline", metavar="GUIDELINE", help="the guideline YAML file")
+    batch.add_argument("--facts", required=True, metavar="FILE", help="cohort file (.jsonl, .csv); - reads stdin")
+    batch.add_argument("--out", required=True, metavar="FILE", help="JSON Lines output; - writes stdout")
+    batch.add_argument("--input-format", choices=("jsonl", "csv"), help="default: from the file extension, else jsonl")
+    batch.add_argument("--date", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    batch.add_argument("--lang", help="language of the texts (with --full)")
+    batch.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    batch.add_argument("--full", action="store_true", help="write the full result with texts, not decisions only")
+    batch.add_argument("--summary-format", choices=("text", "json"), default="text", help="summary format")
+
     show = sub.add_parser("show", out=stdout, help="render the encoded guideline for clinical review",
                           description="Render a guideline as a document: facts, computed values, decision tables, "
                                       "rules in plain words, texts, doses, provenance and source notes.")
@@ -164,12 +179,7 @@ def _cmd_validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
 
 
 def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
-    on = dt.date.today()
-    if args.date:
-        try:
-            on = dt.date.fromisoformat(args.date)
-        except ValueError:
-            raise _UsageError(f"guideline evaluate: --date {args.date!r} is not a date (YYYY-MM-DD)") from None
+    on = _date_arg(args.date, "evaluate")
     guideline = load(args.guideline)
     if args.lang and args.lang not in guideline.languages:
         raise _UsageError(f"guideline evaluate: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
@@ -212,6 +222,52 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     else:
         stdout.write("\n".join(chunks) + "\n")
     return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
+    from .batch import open_input, read_rows, run_batch
+
+    on = _date_arg(args.date, "batch")
+    if args.jobs < 1:
+        raise _UsageError("guideline batch: --jobs must be at least 1")
+    if args.facts == "-" and args.out == "-":
+        raise _UsageError("guideline batch: --facts and --out cannot both be '-'")
+    guideline = load(args.guideline)
+    if args.lang and args.lang not in guideline.languages:
+        raise _UsageError(f"guideline batch: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
+    fmt = args.input_format or ("csv" if args.facts.endswith(".csv") else "jsonl")
+    try:
+        source = open_input(args.facts, stdin)
+    except OSError as exc:
+        raise _UsageError(f"guideline batch: cannot read {args.facts}: {exc.strerror or exc}") from None
+    target_path = None if args.out == "-" else Path(args.out)
+    partial = target_path.with_name(target_path.name + ".partial") if target_path else None
+    try:
+        out = stdout if partial is None else open(partial, "w", encoding="utf-8")
+    except OSError as exc:
+        raise _UsageError(f"guideline batch: cannot write {args.out}: {exc.strerror or exc}") from None
+    progress = stderr if getattr(stderr, "isatty", lambda: False)() else None
+    try:
+        with source:
+            summary = run_batch(args.guideline, read_rows(source, fmt, guideline), out, day=on, lang=args.lang,
+                                jobs=args.jobs, full=args.full, progress=progress)
+    finally:
+        if partial is not None:
+            out.close()
+    if partial is not None and target_path is not None:
+        partial.replace(target_path)  # nothing half-written under the final name
+    report = summary.text() if args.summary_format == "text" else json.dumps(summary.to_dict(), indent=2) + "\n"
+    (stderr if args.out == "-" else stdout).write(report)
+    return EXIT_PROBLEMS if summary.errors else EXIT_OK
+
+
+def _date_arg(text: str | None, command: str) -> dt.date:
+    if not text:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _UsageError(f"guideline {command}: --date {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _cmd_show(args: argparse.Namespace, stdout: IO[str]) -> int:
@@ -323,6 +379,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_test(args, stdout, stderr)
         if args.command == "lint":
             return _cmd_lint(args, stdout, stderr)
+        if args.command == "batch":
+            return _cmd_batch(args, stdout, stderr, stdin)
         if args.command == "show":
             return _cmd_show(args, stdout)
         if args.command == "new":

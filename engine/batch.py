@@ -1,0 +1,232 @@
+"""``guideline batch``: evaluate a cohort, streaming, in order, optionally in parallel.
+
+Rows come from JSON Lines (one facts object per line) or CSV (one column per
+fact; empty cell = unknown). Each row gives one JSON line out: its decisions,
+or an error record with the row number and the problems -- a bad row never
+stops the batch. Memory stays flat: rows are read, evaluated and written one
+chunk at a time, and ``--jobs N`` keeps the output in input order.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from .errors import Diagnostic, EngineError
+from .guideline import Guideline, load
+
+__all__ = ["read_rows", "BatchSummary", "run_batch"]
+
+
+def _csv_value(spec: Any, text: str) -> Any:
+    """A CSV cell as the fact's type; text the facts validator will explain if wrong."""
+    text = text.strip()
+    if text == "":
+        return None
+    if spec is None:
+        return text
+    if spec.type == "boolean":
+        return {"true": True, "false": False}.get(text.lower(), text)
+    if spec.type in ("integer", "number"):
+        try:
+            return int(text) if spec.type == "integer" and text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            return text
+    if spec.type == "list":
+        return [part.strip() for part in text.split(";") if part.strip()]
+    return text
+
+
+def _decoded(stream: IO[bytes], bad: list[int]) -> Iterator[str]:
+    """Lines as text; a line that is not UTF-8 is recorded in ``bad`` and given as empty."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(number)
+            yield "\n"
+
+
+def read_rows(stream: IO[bytes], fmt: str, guideline: Guideline) -> Iterator[tuple[int, Any]]:
+    """(row number, facts or a parse-error text) for each input row, lazily."""
+    facts_specs = guideline.compiled.facts
+    bad: list[int] = []
+    lines = _decoded(stream, bad)
+    if fmt == "csv":
+        reader = csv.DictReader(lines)
+        for row in reader:
+            number = reader.line_num - 1  # the header is line 1
+            if bad and bad[-1] == reader.line_num:
+                yield number, _ParseError("not valid UTF-8")
+                continue
+            yield number, {k: v for k, v in ((key, _csv_value(facts_specs.get(key), value or ""))
+                                              for key, value in row.items() if key is not None) if v is not None}
+        return
+    for number, line in enumerate(lines, start=1):
+        if bad and bad[-1] == number:
+            yield number, _ParseError("not valid UTF-8")
+        elif line.strip():
+            # Parsed where it is evaluated: in the worker, when there are several.
+            yield number, line
+
+
+class _ParseError(str):
+    """A row that could not be read; the text says why."""
+
+
+def _parse_json_line(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return _ParseError(f"not valid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return _ParseError("not valid JSON: nested too deeply")
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did: counts of rows, errors and recommendations made."""
+
+    rows: int = 0
+    errors: int = 0
+    recommendations: Counter = field(default_factory=Counter)
+    undetermined: Counter = field(default_factory=Counter)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one output record."""
+        self.rows += 1
+        if "error" in record:
+            self.errors += 1
+            return
+        self.recommendations.update(record["recommendations"])
+        self.undetermined.update(record["undetermined"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (recommendation counts sorted by frequency)."""
+        return {"rows": self.rows, "evaluated": self.rows - self.errors, "errors": self.errors,
+                "recommendations": dict(self.recommendations.most_common()),
+                "undetermined": dict(self.undetermined.most_common())}
+
+    def text(self) -> str:
+        """For a person: totals, then each recommendation with its count and share."""
+        evaluated = self.rows - self.errors
+        lines = [f"{self.rows} row(s): {evaluated} evaluated, {self.errors} with errors"]
+        for rec, count in self.recommendations.most_common():
+            share = 100.0 * count / evaluated if evaluated else 0.0
+            lines.append(f"  {count:8d}  {share:5.1f}%  {rec}")
+        if self.undetermined:
+            lines.append("undetermined rules:")
+            lines += [f"  {count:8d}  {rule}" for rule, count in self.undetermined.most_common()]
+        return "\n".join(lines) + "\n"
+
+
+# --- workers ------------------------------------------------------------------------
+# Each worker process loads the guideline once (from its path) and keeps it.
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(path: str, day: str, lang: str | None, full: bool) -> None:
+    _WORKER.update(guideline=load(path), day=dt.date.fromisoformat(day), lang=lang, full=full)
+
+
+def _evaluate_chunk(items: list[tuple[int, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    # Rows travel between processes by the chunk: per-row messages would cost
+    # more than the evaluation itself.
+    return [_line(evaluate_row(_WORKER["guideline"], item, _WORKER["day"], _WORKER["lang"], _WORKER["full"]))
+            for item in items]
+
+
+def _chunks(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    chunk: list[tuple[int, Any]] = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _line(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The JSON line, and the part of the record the summary counts."""
+    counted = {"error": True} if "error" in record else {
+        "recommendations": record["recommendations"], "undetermined": record["undetermined"]}
+    return json.dumps(record, ensure_ascii=False), counted
+
+
+def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang: str | None,
+                 full: bool) -> dict[str, Any]:
+    """The output record of one input row (decisions, full result, or error)."""
+    number, facts = item
+    if isinstance(facts, str) and not isinstance(facts, _ParseError):
+        facts = _parse_json_line(facts)
+    if isinstance(facts, _ParseError):
+        return {"row": number, "error": [{"code": "batch.parse", "message": str(facts)}]}
+    if not isinstance(facts, dict):
+        return {"row": number, "error": [{"code": "facts.not-a-mapping",
+                                          "message": "a row must be a mapping of fact names to values"}]}
+    patient_id = facts.pop("patient_id", None) if isinstance(facts, dict) else None
+    head: dict[str, Any] = {"row": number}
+    if patient_id is not None:
+        head["patient_id"] = patient_id
+    try:
+        if full:
+            result = guideline.evaluate(facts, on=day, lang=lang)
+            data = result.to_dict()
+            return {**head, "recommendations": result.recommendation_ids(),
+                    "undetermined": [u.rule for u in result.undetermined], "result": data}
+        decisions = guideline.decide(facts, on=day)
+    except EngineError as exc:
+        return {**head, "error": [_brief(d) for d in exc.diagnostics]}
+    except (TypeError, ValueError, RecursionError) as exc:  # a malformed row must not stop the batch
+        return {**head, "error": [{"code": "batch.row", "message": f"{type(exc).__name__}: {exc}"}]}
+    made = [rec.id for rule in guideline.compiled.rules if decisions.rules[rule.id] is True for rec in rule.then]
+    return {**head, "recommendations": made, "undetermined": decisions.undetermined}
+
+
+def _brief(d: Diagnostic) -> dict[str, Any]:
+    return {"code": d.code, "path": d.path, "message": d.message}
+
+
+def run_batch(path: str | Path, rows: Iterable[tuple[int, Any]], out: IO[str], *, day: dt.date,
+              lang: str | None = None, jobs: int = 1, full: bool = False,
+              progress: IO[str] | None = None) -> BatchSummary:
+    """Evaluate ``rows`` with the guideline at ``path``, writing one JSON line per row to ``out``."""
+    summary = BatchSummary()
+    if jobs <= 1:
+        guideline = load(path)
+        _drain((_line(evaluate_row(guideline, item, day, lang, full)) for item in rows), out, summary, progress)
+        return summary
+    load(path)  # fail early, in this process, on a bad guideline
+    with get_context("spawn").Pool(jobs, initializer=_init_worker,
+                                   initargs=(str(path), day.isoformat(), lang, full)) as pool:
+        results = pool.imap(_evaluate_chunk, _chunks(rows, 1000))
+        _drain((record for chunk in results for record in chunk), out, summary, progress)
+    return summary
+
+
+def _drain(records: Iterable[tuple[str, dict[str, Any]]], out: IO[str], summary: BatchSummary,
+           progress: IO[str] | None) -> None:
+    for line, counted in records:
+        out.write(line + "\n")
+        summary.add(counted)
+        if progress is not None and summary.rows % 1000 == 0:
+            progress.write(f"\r{summary.rows} rows, {summary.errors} errors")
+            progress.flush()
+    if progress is not None:
+        progress.write(f"\r{summary.rows} rows, {summary.errors} errors\n")
+
+
+def open_input(name: str, stdin: IO[bytes] | None) -> IO[bytes]:
+    """A byte stream for a path or ``-``; raises OSError when it cannot be opened."""
+    if name == "-":
+        return stdin if stdin is not None else sys.stdin.buffer
+    return open(name, "rb")

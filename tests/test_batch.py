@@ -1,0 +1,81 @@
+"""guideline batch: streaming cohorts, error rows, order with --jobs, summary."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import SHIPPED
+
+ROWS = [
+    {"patient_id": "p1", "bone_metastases": True, "life_expectancy_over_3_months": True, "current_agent": "none",
+     "vitamin_d_25oh": "12 ng/mL"},
+    {"bone_metastases": False},
+    {"age": 12},
+]
+
+
+def write_jsonl(path, rows, extra: bytes = b"") -> None:
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in rows) + extra)
+
+
+def test_jsonl_rows_errors_and_summary(cli, tmp_path) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(source, ROWS, b"not json\n\xff\xfe\n[1, 2]\n")
+    code, out, err = cli("batch", str(SHIPPED), "--facts", str(source), "--out", str(target), "--date", "2026-11-27",
+                         "--summary-format", "json")
+    assert code == 1 and err == ""
+    records = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["row"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert records[0]["patient_id"] == "p1" and "vitamin-d-loading-8" in records[0]["recommendations"]
+    assert records[1]["recommendations"] == ["out-of-scope"]
+    assert records[2]["error"][0]["message"] == "age: 12 is outside the plausible range 18 to 120"
+    assert records[3]["error"][0]["code"] == "batch.parse"
+    assert records[4]["error"][0]["message"] == "not valid UTF-8"
+    assert records[5]["error"][0]["code"] == "facts.not-a-mapping"
+    summary = json.loads(out)
+    assert (summary["rows"], summary["evaluated"], summary["errors"]) == (6, 2, 4)
+    assert summary["recommendations"]["out-of-scope"] == 1
+    assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_csv_input(cli, tmp_path) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.jsonl"
+    source.write_text("bone_metastases,skeletal_event,current_agent,vitamin_d_25oh,comedications,age\n"
+                      "true,true,none,40 nmol/L,corticosteroids;antiangiogenic,70\n"
+                      "true,,none,,,abc\n", encoding="utf-8")
+    code, out, _ = cli("batch", str(SHIPPED), "--facts", str(source), "--out", str(target), "--date", "2026-11-27")
+    assert code == 1
+    first, second = [json.loads(line) for line in target.read_text().splitlines()]
+    assert "vitamin-d-loading-8" in first["recommendations"] and "start-antiresorptive" in first["recommendations"]
+    assert second["row"] == 2 and "expected a number, got 'abc'" in second["error"][0]["message"]
+    assert out.startswith("2 row(s): 1 evaluated, 1 with errors")
+
+
+def test_jobs_keep_order_and_results(cli, tmp_path) -> None:
+    source = tmp_path / "in.jsonl"
+    rows = [{"bone_metastases": True, "skeletal_event": True, "current_agent": "none",
+             "measured_clearance": f"{20 + i % 60} mL/min", "bone_pattern": ("multiple", "oligometastatic")[i % 2]}
+            for i in range(2500)]
+    write_jsonl(source, rows)
+    outputs = []
+    for jobs in ("1", "2"):
+        target = tmp_path / f"out{jobs}.jsonl"
+        code, _, _ = cli("batch", str(SHIPPED), "--facts", str(source), "--out", str(target),
+                         "--date", "2026-11-27", "--jobs", jobs)
+        assert code == 0
+        outputs.append(target.read_text())
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("\n") == 2500
+
+
+def test_stdin_full_results_and_usage(cli, tmp_path) -> None:
+    target = tmp_path / "out.jsonl"
+    data = json.dumps(ROWS[0]).encode() + b"\n"
+    code, out, _ = cli("batch", str(SHIPPED), "--facts", "-", "--out", str(target), "--date", "2026-11-27",
+                       "--full", "--lang", "en", stdin=data)
+    assert code == 0
+    record = json.loads(target.read_text())
+    assert record["result"]["lang"] == "en" and record["result"]["recommendations"][0]["text"]
+    assert cli("batch", str(SHIPPED), "--facts", "-", "--out", "-")[0] == 2
+    assert cli("batch", str(SHIPPED), "--facts", str(tmp_path / "none.jsonl"), "--out", str(target))[0] == 2
+    assert cli("batch", str(SHIPPED), "--facts", "-", "--out", str(target), "--jobs", "0")[0] == 2
