@@ -103,6 +103,19 @@ def _parser(stdout: IO[str]) -> _Parser:
     batch.add_argument("--full", action="store_true", help="write the full result with texts, not decisions only")
     batch.add_argument("--summary-format", choices=("text", "json"), default="text", help="summary format")
 
+    diff = sub.add_parser("diff", out=stdout, help="semantic diff of two guideline versions, with clinical impact",
+                          description="Compare two versions of a guideline: what changed (by id, not by text "
+                                      "position) and which patients (cases and a generated boundary cohort) get a "
+                                      "different result. Each side is a file or GIT_REV:path. Exit 0; 1 with "
+                                      "--fail-on clinical when a result changed, or with --require-version-bump "
+                                      "when content changed without a version bump; 2 on usage errors.")
+    diff.add_argument("sides", nargs="*", metavar="SIDE", help="OLD NEW: files or GIT_REV:path")
+    diff.add_argument("--base", metavar="GIT_REV", help="compare every guideline changed since GIT_REV with it")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format")
+    diff.add_argument("--fail-on", choices=("clinical",), help="exit 1 when any patient's result changes")
+    diff.add_argument("--require-version-bump", action="store_true", help="exit 1 when content changed without a bump")
+    diff.add_argument("--examples", type=int, default=5, metavar="N", help="worked examples to show (default 5)")
+
     show = sub.add_parser("show", out=stdout, help="render the encoded guideline for clinical review",
                           description="Render a guideline as a document: facts, computed values, decision tables, "
                                       "rules in plain words, texts, doses, provenance and source notes.")
@@ -270,6 +283,89 @@ def _date_arg(text: str | None, command: str) -> dt.date:
         raise _UsageError(f"guideline {command}: --date {text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _read_side(side: str) -> tuple[str, str, Path | None]:
+    """(text, label, folder for its cases) of a diff side: a file or GIT_REV:path."""
+    from .lint.versioning import read_revision
+
+    path = Path(side)
+    if path.exists() or ":" not in side:
+        text, problems = read_source(path)
+        if text is None:
+            raise EngineErrorWrapper(problems)
+        return text, side, path.parent
+    rev, _, rel = side.partition(":")
+    target = Path(rel)
+    text, reason = read_revision(target if target.parent != Path("") else Path(".") / target, rev)
+    if text is None:
+        raise _UsageError(f"guideline diff: cannot read {side}: {reason}")
+    return text, side, target.parent if (target.parent / "cases").is_dir() else None
+
+
+class EngineErrorWrapper(Exception):
+    def __init__(self, problems: list[Diagnostic]):
+        self.problems = problems
+
+
+def _cmd_diff(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from .cases import find_case_files, load_cases
+    from .diff import diff_guidelines
+    from .diff_report import render_diff
+    from .guideline import load_text
+    from .loading import parse_yaml
+
+    if args.base:
+        if args.sides:
+            raise _UsageError("guideline diff: give OLD NEW, or --base REV, not both")
+        pairs = _changed_since(args.base)
+        if not pairs:
+            stdout.write(f"No guideline changed since {args.base}.\n")
+            return EXIT_OK
+    elif len(args.sides) == 2:
+        pairs = [(args.sides[0], args.sides[1])]
+    else:
+        raise _UsageError("guideline diff: give OLD and NEW (files or GIT_REV:path), or --base REV")
+    chunks, failed = [], False
+    for old_side, new_side in pairs:
+        try:
+            old_text, old_label, _ = _read_side(old_side)
+            new_text, new_label, folder = _read_side(new_side)
+        except EngineErrorWrapper as exc:
+            stderr.write("\n".join(d.format() for d in exc.problems) + "\n")
+            return EXIT_USAGE
+        old = load_text(old_text, old_label)
+        new = load_text(new_text, new_label)
+        cases = []
+        if folder is not None and (folder / "cases").is_dir():
+            for path in find_case_files([folder / "cases"]):
+                cases += [(c.id, dict(c.facts), c.date) for c in load_cases(path)]
+        report = diff_guidelines(old, new, old_label=old_label, new_label=new_label, cases=cases,
+                                 old_data=parse_yaml(old_text, old_label).data,
+                                 new_data=parse_yaml(new_text, new_label).data)
+        chunks.append(render_diff(report, args.format, args.examples))
+        if args.fail_on == "clinical" and report.impact.changes:
+            failed = True
+        if args.require_version_bump and report.missing_bump:
+            failed = True
+    stdout.write("\n".join(chunks))
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _changed_since(rev: str) -> list[tuple[str, str]]:
+    import subprocess
+
+    done = subprocess.run(["git", "diff", "--name-only", rev, "--", "*guideline.yaml"], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise _UsageError(f"guideline diff: git diff {rev} failed: {done.stderr.strip()}")
+    pairs = []
+    for name in done.stdout.split():
+        if Path(name).exists():
+            exists = subprocess.run(["git", "cat-file", "-e", f"{rev}:{name}"], capture_output=True, check=False)
+            if exists.returncode == 0:
+                pairs.append((f"{rev}:{name}", name))
+    return pairs
+
+
 def _cmd_show(args: argparse.Namespace, stdout: IO[str]) -> int:
     from .show import show
 
@@ -381,6 +477,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_lint(args, stdout, stderr)
         if args.command == "batch":
             return _cmd_batch(args, stdout, stderr, stdin)
+        if args.command == "diff":
+            return _cmd_diff(args, stdout, stderr)
         if args.command == "show":
             return _cmd_show(args, stdout)
         if args.command == "new":

@@ -1,0 +1,490 @@
+"""``guideline diff``: what changed clinically between two versions of a guideline.
+
+Two parts, both built on the compiled guidelines (never on YAML text, so that
+reformatting, reordering keys and comments change nothing):
+
+* a structural diff matched by identity -- facts, derived values, tables and
+  their rows, rules and their recommendations, notes -- saying *what* changed
+  (a condition, an interval, an output, a dose, a word of a text);
+* a clinical impact: both versions evaluated on the guideline's patient cases
+  and on a generated cohort probing every bound of both versions, listing every
+  patient whose recommendations changed, with the bands of values concerned.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import difflib
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .compile import CompiledGuideline, FactSpec
+from .errors import EngineError, FactsError
+from .guideline import Guideline
+from .templates import format_number
+
+__all__ = ["Change", "Impact", "DiffReport", "diff_guidelines"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One structural change: what (kind, id), how (added/removed/changed) and details."""
+
+    section: str  # metadata | facts | derived | tables | rules | notes | evidence
+    id: str
+    status: str  # added | removed | changed
+    details: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"section": self.section, "id": self.id, "status": self.status, "details": list(self.details)}
+
+
+@dataclass(frozen=True)
+class PatientChange:
+    """A patient whose recommendations differ between the versions."""
+
+    source: str  # case id, or a description of the generated patient
+    facts: Mapping[str, Any]
+    appeared: tuple[str, ...]
+    disappeared: tuple[str, ...]
+    changed: tuple[str, ...]  # "id: what changed"
+    probe: tuple[str, float, str] | None = None  # (fact, canonical value, unit written) for generated ones
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"patient": self.source, "facts": _jsonable(self.facts), "appeared": list(self.appeared),
+                "disappeared": list(self.disappeared), "changed": list(self.changed)}
+
+
+@dataclass
+class Impact:
+    """Patients evaluated and those whose result changed."""
+
+    case_patients: int = 0
+    generated_patients: int = 0
+    changes: list[PatientChange] = field(default_factory=list)
+    bands: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"case_patients": self.case_patients, "generated_patients": self.generated_patients,
+                "changed_patients": len(self.changes), "bands": self.bands,
+                "patients": [c.to_dict() for c in self.changes]}
+
+
+@dataclass
+class DiffReport:
+    """Everything ``guideline diff`` reports."""
+
+    old_label: str
+    new_label: str
+    old_version: str
+    new_version: str
+    changes: list[Change]
+    impact: Impact
+    bump_needed: str | None  # major | minor | patch | None (no content change)
+    version_bumped: bool
+
+    @property
+    def missing_bump(self) -> bool:
+        """Content changed but the version did not move enough."""
+        return self.bump_needed is not None and not self.version_bumped
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"old": {"label": self.old_label, "version": self.old_version},
+                "new": {"label": self.new_label, "version": self.new_version},
+                "bump_needed": self.bump_needed, "version_bumped": self.version_bumped,
+                "changes": [c.to_dict() for c in self.changes], "impact": self.impact.to_dict()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+# --- structural diff ------------------------------------------------------------------
+
+
+def _norm(tree: ast.AST) -> str:
+    """An expression as canonical text: spacing and redundant parentheses do not count."""
+    return ast.unparse(tree)
+
+
+def _text_diff(old: str, new: str) -> str:
+    """Word-level diff: [-removed-] {+added+}."""
+    a, b = old.split(), new.split()
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            words = a[i1:i2]
+            out.append(" ".join(words) if len(words) <= 6 else " ".join(words[:3] + ["…"] + words[-3:]))
+        if op in ("delete", "replace"):
+            out.append("[-" + " ".join(a[i1:i2]) + "-]")
+        if op in ("insert", "replace"):
+            out.append("{+" + " ".join(b[j1:j2]) + "+}")
+    return " ".join(out)
+
+
+def _texts(label: str, old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    out = []
+    for lang in sorted(set(old) | set(new)):
+        a, b = old.get(lang, ""), new.get(lang, "")
+        if a != b:
+            out.append(f"{label} [{lang}]: {_text_diff(a, b)}")
+    return out
+
+
+def _value(before: Any, after: Any, label: str) -> list[str]:
+    return [] if before == after else [f"{label}: {_show(before)} → {_show(after)}"]
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+def _matched(old: Mapping[str, Any], new: Mapping[str, Any], section: str,
+             compare: Any) -> list[Change]:
+    out = []
+    for key in old:
+        if key not in new:
+            out.append(Change(section, key, "removed"))
+    for key in new:
+        if key not in old:
+            out.append(Change(section, key, "added"))
+        else:
+            details = compare(old[key], new[key])
+            if details:
+                out.append(Change(section, key, "changed", tuple(details)))
+    return out
+
+
+def _fact_changes(a: FactSpec, b: FactSpec) -> list[str]:
+    units = lambda f: [(u.name, u.multiply_by, u.divide_by) for u in f.units.units] if f.units else []  # noqa: E731
+    return (_value(a.type, b.type, "type") + _value(units(a), units(b), "units")
+            + _value(a.range, b.range, "plausible range") + _value(a.values, b.values, "values")
+            + _texts("label", a.label, b.label))
+
+
+def _derived_changes(a: Any, b: Any) -> list[str]:
+    return (_value(_norm(a.expr.tree), _norm(b.expr.tree), "expression") + _value(a.decimals, b.decimals, "decimals")
+            + _value(a.unit, b.unit, "unit") + _texts("formula", a.formula, b.formula))
+
+
+def _row_text(row: Any, table: Any) -> str:
+    cells = []
+    for cell, inp in zip(row.cells, table.inputs):
+        unit = f" {inp.unit}" if inp.unit else ""
+        cells.append(f"{cell.interval}{unit}" if cell.kind == "interval" else cell.text)
+    return " × ".join(cells)
+
+
+def _table_changes(a: Any, b: Any) -> list[str]:
+    out = _value(a.hit, b.hit, "hit policy")
+    out += _value([_norm(i.expr.tree) for i in a.inputs], [_norm(i.expr.tree) for i in b.inputs], "inputs")
+    rows_a = {r.id: r for r in a.rows}
+    rows_b = {r.id: r for r in b.rows}
+    for rid, row in rows_a.items():
+        if rid not in rows_b:
+            out.append(f"row {rid} removed ({_row_text(row, a)} → {_show(dict(row.outputs))})")
+    for rid, row in rows_b.items():
+        if rid not in rows_a:
+            out.append(f"row {rid} added ({_row_text(row, b)} → {_show(dict(row.outputs))})")
+            continue
+        old = rows_a[rid]
+        if _row_text(old, a) != _row_text(row, b):
+            out.append(f"row {rid}: {_row_text(old, a)} → {_row_text(row, b)}")
+        for key in dict.fromkeys(list(old.outputs) + list(row.outputs)):
+            if old.outputs.get(key) != row.outputs.get(key):
+                out.append(f"row {rid} ({_row_text(row, b)}): {key} {_show(old.outputs.get(key))} → "
+                           f"{_show(row.outputs.get(key))}")
+    out += _value(dict(a.otherwise), dict(b.otherwise), "otherwise")
+    return out
+
+
+def _rule_changes(a: Any, b: Any) -> list[str]:
+    out = _value(_norm(a.when.tree), _norm(b.when.tree), "condition") + _value(dict(a.source), dict(b.source), "source")
+    out += _value(a.notes, b.notes, "notes")
+    recs_a = {r.id: r for r in a.then}
+    recs_b = {r.id: r for r in b.then}
+    for rid in recs_a.keys() - recs_b.keys():
+        out.append(f"recommendation {rid} removed")
+    for rid, rec in recs_b.items():
+        if rid not in recs_a:
+            out.append(f"recommendation {rid} added")
+            continue
+        old = recs_a[rid]
+        out += [f"{rid}: {d}" for d in _value(old.kind, rec.kind, "kind") + _value(old.strength, rec.strength, "strength")
+                + _value(_plain(old.dose), _plain(rec.dose), "dose") + _value(_plain(old.schedule), _plain(rec.schedule),
+                                                                             "schedule")
+                + _value(old.evidence, rec.evidence, "evidence")
+                + _texts("text", {k: t.text for k, t in old.templates.items()},
+                         {k: t.text for k, t in rec.templates.items()})]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def structural_diff(a: CompiledGuideline, b: CompiledGuideline) -> list[Change]:
+    """Every change from ``a`` to ``b``, matched by id."""
+    meta = (_value(a.version, b.version, "version") + _value(a.status, b.status, "status")
+            + _value(a.effective_date, b.effective_date, "effective date") + _texts("title", a.title, b.title))
+    changes = [Change("metadata", a.id, "changed", tuple(meta))] if meta else []
+    changes += _matched(a.facts, b.facts, "facts", _fact_changes)
+    changes += _matched(a.derived, b.derived, "derived", _derived_changes)
+    changes += _matched(a.tables, b.tables, "tables", _table_changes)
+    changes += _matched({r.id: r for r in a.rules}, {r.id: r for r in b.rules}, "rules", _rule_changes)
+    changes += _matched({n["id"]: n for n in a.notes}, {n["id"]: n for n in b.notes}, "notes",
+                        lambda x, y: _texts("text", x["text"], y["text"]) + _texts("decision", x["decision"],
+                                                                                   y["decision"]))
+    changes += _matched(dict(a.evidence), dict(b.evidence), "evidence",
+                        lambda x, y: [] if _plain(x) == _plain(y) else ["content changed"])
+    return changes
+
+
+# --- clinical impact -------------------------------------------------------------------
+
+
+def _bounds(g: CompiledGuideline) -> dict[str, set[float]]:
+    """Per fact or derived name, the constants it is compared with (canonical units)."""
+    found: dict[str, set[float]] = {}
+    for table in g.tables.values():
+        for i, inp in enumerate(table.inputs):
+            name = inp.expr.text.strip()
+            for row in table.rows:
+                cell = row.cells[i]
+                if cell.kind == "interval":
+                    for x in (cell.interval.low, cell.interval.high):  # type: ignore[union-attr]
+                        if not math.isinf(x):
+                            found.setdefault(name, set()).add(x)
+    exprs = [r.when for r in g.rules] + [d.expr for d in g.derived.values()]
+    for expr in exprs:
+        for node in ast.walk(expr.tree):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                names = [o.id for o in operands if isinstance(o, ast.Name)]
+                consts = [o.value for o in operands if isinstance(o, ast.Constant)
+                          and isinstance(o.value, (int, float)) and not isinstance(o.value, bool)]
+                for name in names:
+                    found.setdefault(name, set()).update(float(c) for c in consts)
+    return found
+
+
+def _probe_facts(g: CompiledGuideline, bounds: dict[str, set[float]]) -> dict[str, list[float]]:
+    """Numeric facts to probe and their values: below, at and above each bound (0.1 apart)."""
+    probes: dict[str, set[float]] = {}
+    for name, spec in g.facts.items():
+        if spec.type not in ("number", "integer", "quantity"):
+            continue
+        step = 1.0 if spec.type == "integer" else 0.1
+        for bound in bounds.get(name, ()):
+            for x in (bound - step, bound, bound + step):
+                low, high = spec.range
+                if (low is None or x >= low) and (high is None or x <= high):
+                    probes.setdefault(name, set()).add(round(x, 6))
+    return {name: sorted(values) for name, values in probes.items()}
+
+
+def _derived_probes(g: CompiledGuideline, bounds: dict[str, set[float]]) -> dict[str, list[float]]:
+    """Derived values that are given directly by a fact when known (e.g. a measured clearance)."""
+    out: dict[str, list[float]] = {}
+    for name, spec in g.derived.items():
+        tree = spec.expr.tree.body
+        # Pattern `fact if known(fact) else ...`: probing the fact probes the derived value.
+        if isinstance(tree, ast.IfExp) and isinstance(tree.body, ast.Name) and tree.body.id in g.facts:
+            fact = tree.body.id
+            low, high = g.facts[fact].range
+            for bound in bounds.get(name, ()):
+                for x in (round(bound - 0.1, 6), bound, round(bound + 0.1, 6)):
+                    if (low is None or x >= low) and (high is None or x <= high):
+                        out.setdefault(fact, []).append(x)
+    return out
+
+
+def _quantity(spec: FactSpec, canonical: float, unit_index: int) -> tuple[Any, str]:
+    """The probe value written in one of the fact's units."""
+    if spec.type != "quantity" or spec.units is None:
+        return (int(canonical) if spec.type == "integer" else canonical), ""
+    unit = spec.units.units[unit_index % len(spec.units.units)]
+    written = round(spec.units.from_canonical(canonical, unit), 6)
+    return {"value": written, "unit": unit.name}, unit.name
+
+
+@dataclass(frozen=True)
+class _Patient:
+    source: str
+    facts: Mapping[str, Any]
+    day: dt.date
+    probe: tuple[str, float, str] | None = None
+
+
+def _cohort(old: Guideline, new: Guideline, baselines: list[tuple[str, dict[str, Any], dt.date]]) -> list[_Patient]:
+    """Deterministic boundary cohort: each baseline, varied one numeric fact at a time
+    around every bound of either version, in every accepted unit."""
+    bounds: dict[str, set[float]] = {}
+    for g in (old.compiled, new.compiled):
+        for name, values in _bounds(g).items():
+            bounds.setdefault(name, set()).update(values)
+    probes = _probe_facts(new.compiled, bounds)
+    for fact, values in _derived_probes(new.compiled, bounds).items():
+        probes[fact] = sorted(set(probes.get(fact, [])) | set(values))
+    patients = []
+    for (label, base, day), (fact, values) in itertools.product(baselines, probes.items()):
+        spec = new.compiled.facts.get(fact)
+        if spec is None:
+            continue
+        units = len(spec.units.units) if spec.units else 1
+        for value in values:
+            for u in range(units):
+                written, unit = _quantity(spec, value, u)
+                patients.append(_Patient(f"{label} with {fact} = {_written(written)}", {**base, fact: written}, day,
+                                         (fact, value, unit)))
+    return patients
+
+
+def _written(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{format_number(value['value'], 'en')} {value['unit']}"
+    return format_number(value, "en") if isinstance(value, (int, float)) else str(value)
+
+
+def _outcome(g: Guideline, patient: _Patient) -> dict[str, Any] | None:
+    try:
+        result = g.evaluate(patient.facts, on=patient.day, lang=g.languages[0])
+    except (FactsError, EngineError):
+        return None
+    return {r.id: (r.text, _plain(r.dose), _plain(r.schedule)) for r in result.recommendations}
+
+
+def _compare(patient: _Patient, before: dict[str, Any], after: dict[str, Any]) -> PatientChange | None:
+    appeared = tuple(k for k in after if k not in before)
+    disappeared = tuple(k for k in before if k not in after)
+    changed = []
+    for key in before.keys() & after.keys():
+        (t1, d1, s1), (t2, d2, s2) = before[key], after[key]
+        if d1 != d2:
+            changed.append(f"{key}: dose {_dose_delta(d1, d2)}")
+        if s1 != s2:
+            changed.append(f"{key}: schedule changed")
+        if t1 != t2:
+            changed.append(f"{key}: text {_text_diff(t1, t2)}")
+    if not (appeared or disappeared or changed):
+        return None
+    return PatientChange(patient.source, patient.facts, appeared, disappeared, tuple(sorted(changed)), patient.probe)
+
+
+def _dose_delta(a: Any, b: Any) -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        parts = [f"{k} {_show(a.get(k))} → {_show(b.get(k))}" for k in dict.fromkeys(list(a) + list(b))
+                 if a.get(k) != b.get(k)]
+        return ", ".join(parts)
+    return f"{_show(a)} → {_show(b)}"
+
+
+def _bands(changes: list[PatientChange], cohort: list[_Patient], bounds: set[tuple[str, float]],
+           refused: set[str]) -> list[str]:
+    """Per probed fact, the runs of values whose result changed *because of that fact*.
+
+    Within one baseline patient, a fact's probes that all changed (or none did)
+    say nothing about that fact; only a baseline where some probe values
+    changed and others did not marks a band. Bands are unions over baselines.
+    """
+    changed = {(c.source, c.probe[0], c.probe[1]) for c in changes if c.probe}
+    series: dict[tuple[str, str], dict[float, bool]] = {}
+    for patient in cohort:
+        if patient.probe and patient.source not in refused:
+            fact, value, _ = patient.probe
+            base = patient.source.split(" with ", 1)[0]
+            flags = series.setdefault((base, fact), {})
+            flags[value] = flags.get(value, False) or (patient.source, fact, value) in changed
+    marked: dict[str, dict[float, bool]] = {}
+    for (_, fact), flags in series.items():
+        if len(set(flags.values())) == 2:
+            into = marked.setdefault(fact, {})
+            for value, flag in flags.items():
+                into[value] = into.get(value, False) or flag
+    out = []
+    for fact, flags in sorted(marked.items()):
+        values = sorted(flags)
+        i = 0
+        while i < len(values):
+            if not flags[values[i]]:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(values) and flags[values[j + 1]]:
+                j += 1
+            low, last = values[i], values[j]
+            if (fact, last) in bounds or j + 1 == len(values):
+                band = f"[{format_number(low, 'en')}, {format_number(last, 'en')}]"
+            else:
+                band = f"[{format_number(low, 'en')}, {format_number(values[j + 1], 'en')})"
+            out.append(f"{fact} {band}")
+            i = j + 1
+    return out
+
+
+def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label: str,
+                    cases: Iterable[tuple[str, dict[str, Any], dt.date]] = (),
+                    old_data: Mapping[str, Any] | None = None, new_data: Mapping[str, Any] | None = None
+                    ) -> DiffReport:
+    """Structural diff and clinical impact of going from ``old`` to ``new``."""
+    from .lint.versioning import _bumped, _enough, _semver, suggest_bump
+
+    changes = structural_diff(old.compiled, new.compiled)
+    impact = Impact()
+    case_list = list(cases)
+    baselines = [(f"case {label}", facts, day) for label, facts, day in case_list] or \
+        [("generated patient", {}, dt.date.today())]
+    patients = [_Patient(f"case {label}", facts, day) for label, facts, day in case_list]
+    impact.case_patients = len(patients)
+    generated = _cohort(old, new, baselines)
+    impact.generated_patients = len(generated)
+    refused: set[str] = set()
+    for patient in patients + generated:
+        before, after = _outcome(old, patient), _outcome(new, patient)
+        if before is None or after is None:
+            refused.add(patient.source)
+            continue
+        change = _compare(patient, before, after)
+        if change is not None:
+            impact.changes.append(change)
+    bound_points = {(fact, value) for g in (old.compiled, new.compiled) for fact, values in _bounds(g).items()
+                    for value in values}
+    # A derived value probed through the fact that gives it (see _derived_probes).
+    for g in (old.compiled, new.compiled):
+        for name, spec in g.derived.items():
+            tree = spec.expr.tree.body
+            if isinstance(tree, ast.IfExp) and isinstance(tree.body, ast.Name):
+                bound_points |= {(tree.body.id, v) for f, v in set(bound_points) if f == name}
+    impact.bands = _bands(impact.changes, generated, bound_points, refused)
+    bump = suggest_bump(dict(old_data or {}), dict(new_data or {})) if old_data is not None else None
+    old_v, new_v = _semver(old.version), _semver(new.version)
+    bumped = bump is None or _enough(old_v, new_v, bump)
+    if bump is not None and not bumped:
+        changes.insert(0, Change("metadata", "version", "changed",
+                                 (f"content changed but version {new.version} is not bumped "
+                                  f"(a {bump} change: {_bumped(old_v, bump)})",)))
+    return DiffReport(old_label, new_label, old.version, new.version, changes, impact, bump, bumped)
