@@ -1,0 +1,37 @@
+"""tools/review.py: the local equivalent of the pull-request workflow."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from .conftest import ROOT, SHIPPED
+
+
+def git(repo, *args) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_review_against_a_revision(tmp_path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(SHIPPED.parent, repo / "guidelines" / "bone-metastases")
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.org")
+    git(repo, "config", "user.name", "t")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    tool = [sys.executable, str(ROOT / "tools" / "review.py"), "--base", "HEAD", "--out", "review.md"]
+    clean = subprocess.run(tool, cwd=repo, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert clean.stdout.strip() == "✅ all checks passed"
+    assert "No guideline changed since HEAD." in (repo / "review.md").read_text()
+    target = repo / "guidelines" / "bone-metastases" / "guideline.yaml"
+    target.write_text(target.read_text().replace("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,"))
+    changed = subprocess.run(tool, cwd=repo, capture_output=True, text=True)
+    assert changed.returncode == 1
+    report = (repo / "review.md").read_text()
+    assert changed.stdout.strip() == "❌ failed: test, diff"
+    assert "row zol-50-60 ([50, 60] mL/min): zoledronic_dose_mg 3.5 → 3.4" in report
+    assert "version not bumped (needs a minor bump)" in report
+    assert "<details open><summary>test: exit 1</summary>" in report
