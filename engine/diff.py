@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from .compile import CompiledGuideline, FactSpec
 from .errors import EngineError, FactsError
+from .evaluate import to_json_value
 from .guideline import Guideline
 from .templates import format_number
 
@@ -57,7 +58,7 @@ class PatientChange:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"patient": self.source, "facts": _jsonable(self.facts), "appeared": list(self.appeared),
+        return {"patient": self.source, "facts": to_json_value(self.facts), "appeared": list(self.appeared),
                 "disappeared": list(self.disappeared), "changed": list(self.changed)}
 
 
@@ -101,16 +102,6 @@ class DiffReport:
                 "new": {"label": self.new_label, "version": self.new_version},
                 "bump_needed": self.bump_needed, "version_bumped": self.version_bumped,
                 "changes": [c.to_dict() for c in self.changes], "impact": self.impact.to_dict()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 # --- structural diff ------------------------------------------------------------------
@@ -231,20 +222,12 @@ def _rule_changes(a: Any, b: Any) -> list[str]:
             continue
         old = recs_a[rid]
         out += [f"{rid}: {d}" for d in _value(old.kind, rec.kind, "kind") + _value(old.strength, rec.strength, "strength")
-                + _value(_plain(old.dose), _plain(rec.dose), "dose") + _value(_plain(old.schedule), _plain(rec.schedule),
+                + _value(to_json_value(old.dose), to_json_value(rec.dose), "dose") + _value(to_json_value(old.schedule), to_json_value(rec.schedule),
                                                                              "schedule")
                 + _value(old.evidence, rec.evidence, "evidence")
                 + _texts("text", {k: t.text for k, t in old.templates.items()},
                          {k: t.text for k, t in rec.templates.items()})]
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def structural_diff(a: CompiledGuideline, b: CompiledGuideline) -> list[Change]:
@@ -260,7 +243,7 @@ def structural_diff(a: CompiledGuideline, b: CompiledGuideline) -> list[Change]:
                         lambda x, y: _texts("text", x["text"], y["text"]) + _texts("decision", x["decision"],
                                                                                    y["decision"]))
     changes += _matched(dict(a.evidence), dict(b.evidence), "evidence",
-                        lambda x, y: [] if _plain(x) == _plain(y) else ["content changed"])
+                        lambda x, y: [] if to_json_value(x) == to_json_value(y) else ["content changed"])
     return changes
 
 
@@ -375,7 +358,7 @@ def _outcome(g: Guideline, patient: _Patient) -> dict[str, Any] | None:
         result = g.evaluate(patient.facts, on=patient.day, lang=g.languages[0])
     except (FactsError, EngineError):
         return None
-    return {r.id: (r.text, _plain(r.dose), _plain(r.schedule)) for r in result.recommendations}
+    return {r.id: (r.text, to_json_value(r.dose), to_json_value(r.schedule)) for r in result.recommendations}
 
 
 def _compare(patient: _Patient, before: dict[str, Any], after: dict[str, Any]) -> PatientChange | None:

@@ -44,7 +44,7 @@ class Value:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "origin": self.origin, "value": _json(self.value), "unit": self.unit,
+        return {"name": self.name, "origin": self.origin, "value": to_json_value(self.value), "unit": self.unit,
                 "display": self.display, "label": self.label, "how": self.how}
 
 
@@ -86,7 +86,7 @@ class Recommendation:
         """JSON-ready form."""
         return {
             "id": self.id, "rule": self.rule, "kind": self.kind, "text": self.text, "strength": self.strength,
-            "dose": _json(self.dose), "schedule": _json(self.schedule), "source": _json(self.source),
+            "dose": to_json_value(self.dose), "schedule": to_json_value(self.schedule), "source": to_json_value(self.source),
             "evidence": list(self.evidence), "notes": list(self.notes), "why": self.why.to_dict(),
         }
 
@@ -155,11 +155,12 @@ class Result:
         }
 
 
-def _json(value: Any) -> Any:
+def to_json_value(value: Any) -> Any:
+    """Mappings, sequences and dates as plain JSON values."""
     if isinstance(value, Mapping):
-        return {k: _json(v) for k, v in value.items()}
+        return {k: to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
+        return [to_json_value(v) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

@@ -33,6 +33,17 @@ def cli():
     return call
 
 
+# The metadata every small test guideline starts with.
+MINIMAL_HEAD = """\
+id: demo
+version: 1.0.0
+status: active
+title: {fr: Démo, en: Demo}
+languages: [fr, en]
+source: {document: Test}
+"""
+
+
 def baseline_facts() -> dict:
     """An indicated patient with every fact known and unremarkable."""
     return {

@@ -10,16 +10,9 @@ import pytest
 import engine
 from engine.guideline import check_text
 
-from .conftest import ROOT
+from .conftest import MINIMAL_HEAD, ROOT
 
-HEAD = """\
-id: demo
-version: 1.0.0
-status: active
-title: {fr: Démo, en: Demo}
-languages: [fr, en]
-source: {document: Test}
-"""
+HEAD = MINIMAL_HEAD
 
 
 def problems(body: str) -> list[tuple[int, int, str]]:

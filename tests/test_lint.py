@@ -9,16 +9,9 @@ import pytest
 
 from engine.lint import CHECKS, lint_text
 
-from .conftest import SHIPPED
+from .conftest import MINIMAL_HEAD, SHIPPED
 
-HEAD = """\
-id: demo
-version: 1.0.0
-status: active
-title: {fr: Démo, en: Demo}
-languages: [fr, en]
-source: {document: Test}
-"""
+HEAD = MINIMAL_HEAD
 
 
 def findings(body: str, *, keep_info: bool = False) -> list[tuple[int, int, str]]:
