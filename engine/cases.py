@@ -206,12 +206,15 @@ class Coverage:
     rows_missed: tuple[str, ...]
     recommendations_total: int
     recommendations_missed: tuple[str, ...]
+    branches_total: int = 0
+    branches_missed: tuple[str, ...] = ()
 
     @property
     def percent(self) -> float:
-        """Share of rules, table rows and recommendations exercised, in percent."""
-        total = self.rules_total + self.rows_total + self.recommendations_total
-        missed = len(self.rules_missed) + len(self.rows_missed) + len(self.recommendations_missed)
+        """Share of rules, table rows, recommendations and template branches exercised, in percent."""
+        total = self.rules_total + self.rows_total + self.recommendations_total + self.branches_total
+        missed = (len(self.rules_missed) + len(self.rows_missed) + len(self.recommendations_missed)
+                  + len(self.branches_missed))
         return 100.0 if total == 0 else 100.0 * (total - missed) / total
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +222,8 @@ class Coverage:
         return {"percent": round(self.percent, 1), "rules_total": self.rules_total,
                 "rules_missed": list(self.rules_missed), "rows_total": self.rows_total,
                 "rows_missed": list(self.rows_missed), "recommendations_total": self.recommendations_total,
-                "recommendations_missed": list(self.recommendations_missed)}
+                "recommendations_missed": list(self.recommendations_missed),
+                "branches_total": self.branches_total, "branches_missed": list(self.branches_missed)}
 
 
 def coverage(guideline: Guideline, results: Iterable[Result]) -> Coverage:
@@ -228,18 +232,29 @@ def coverage(guideline: Guideline, results: Iterable[Result]) -> Coverage:
     fired: set[str] = set()
     rows: set[str] = set()
     made: set[str] = set()
+    taken: set[str] = set()
+    specs = {rec.id: rec for rule in g.rules for rec in rule.then}
     for result in results:
         fired.update(rule for rule, state in result.rules.items() if state == "fired")
         for table, row in result.tables.items():
             for row_id in (row or "").split(","):
                 rows.add(f"{table}:{row_id}")
         made.update(result.recommendation_ids())
+        env = result._explainer.env if result._explainer is not None else {}
+        for rec_id in result.recommendation_ids():
+            # Every language's text is rendered for the same patient: a branch
+            # is covered when some case takes it.
+            for lang, template in specs[rec_id].templates.items():
+                taken.update(f"{rec_id} [{lang}] {label}" for label in template.branches_taken(env))
     all_rows = [f"{t.name}:{r.id}" for t in g.tables.values() for r in t.rows]
     all_recs = [rec.id for rule in g.rules for rec in rule.then]
+    all_branches = [f"{rec.id} [{lang}] {label}" for rule in g.rules for rec in rule.then
+                    for lang, template in rec.templates.items() for label in template.branches]
     return Coverage(
         rules_total=len(g.rules), rules_missed=tuple(r.id for r in g.rules if r.id not in fired),
         rows_total=len(all_rows), rows_missed=tuple(r for r in all_rows if r not in rows),
         recommendations_total=len(all_recs), recommendations_missed=tuple(r for r in all_recs if r not in made),
+        branches_total=len(all_branches), branches_missed=tuple(b for b in all_branches if b not in taken),
     )
 
 

@@ -432,19 +432,29 @@ def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
                 lines.append(f"FAIL {o.case.id} ({o.case.where()}) {o.case.story}")
                 lines.extend(f"  {f}" for f in o.failures)
         for gpath, cov in reports:
-            lines.append(f"coverage of {gpath}: {cov.percent:.1f}% "
+            lines.append(f"coverage of {_shown_path(gpath)}: {cov.percent:.1f}% "
                          f"(rules {cov.rules_total - len(cov.rules_missed)}/{cov.rules_total}, "
                          f"table rows {cov.rows_total - len(cov.rows_missed)}/{cov.rows_total}, "
                          f"recommendations {cov.recommendations_total - len(cov.recommendations_missed)}/"
-                         f"{cov.recommendations_total})")
+                         f"{cov.recommendations_total}, template branches "
+                         f"{cov.branches_total - len(cov.branches_missed)}/{cov.branches_total})")
             for label, missed in (("rule", cov.rules_missed), ("table row", cov.rows_missed),
-                                  ("recommendation", cov.recommendations_missed)):
+                                  ("recommendation", cov.recommendations_missed),
+                                  ("template branch", cov.branches_missed)):
                 lines.extend(f"  not exercised: {label} {m}" for m in missed)
         if low:
             lines.append(f"coverage below the minimum of {args.min_coverage:g}%")
         lines.append(f"{passed} passed, {failed} failed")
         stdout.write("\n".join(lines) + "\n")
     return EXIT_PROBLEMS if failed or low else EXIT_OK
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _junit(outcomes: list[Any]) -> str:

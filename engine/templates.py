@@ -139,6 +139,56 @@ class CompiledTemplate:
     def __reduce__(self) -> tuple[Any, ...]:
         return (_recompile, (self.lang, self.text, self.names))
 
+    @property
+    def branches(self) -> tuple[str, ...]:
+        """Labels of the template's branches (each if/elif/else, implicit else included)."""
+        return _instrumented(self.lang, self.text)[1]
+
+    def branches_taken(self, context: Mapping[str, Any]) -> set[str]:
+        """Which branches rendering with ``context`` goes through (for coverage reports only).
+
+        An instrumented copy of the template is compiled the first time; normal
+        evaluation never uses it.
+        """
+        template, _ = _instrumented(self.lang, self.text)
+        taken: set[str] = set()
+
+        def hit(label: str) -> str:
+            taken.add(label)
+            return ""
+
+        try:
+            template.render({**context, "_branch_hit": hit})
+        except (TemplateError, RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError):
+            pass  # the evaluation itself reports template failures
+        return taken
+
+
+@lru_cache(maxsize=None)
+def _instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
+    """The template with a marker call at the start of every branch, and the branch labels."""
+    env = environment(lang)
+    tree = env.parse(text)
+    labels: list[str] = []
+
+    def mark(body: list[nodes.Node], label: str, lineno: int) -> None:
+        labels.append(label)
+        call = nodes.Call(nodes.Name("_branch_hit", "load", lineno=lineno), [nodes.Const(label, lineno=lineno)], [],
+                          None, None, lineno=lineno)
+        body.insert(0, nodes.Output([call], lineno=lineno))
+
+    for number, node in enumerate(list(tree.find_all(nodes.If)), start=1):
+        if getattr(node, "_engine_elif", False):
+            continue
+        mark(node.body, f"if #{number} (line {node.lineno}): true", node.lineno)
+        for k, branch in enumerate(node.elif_, start=1):
+            branch._engine_elif = True
+            mark(branch.body, f"if #{number} (line {node.lineno}): elif {k}", branch.lineno)
+        if not node.else_:
+            node.else_ = []
+        mark(node.else_, f"if #{number} (line {node.lineno}): else", node.lineno)
+    return env.from_string(tree), tuple(labels)
+
 
 class TemplateRuntimeError(Exception):
     """Raised when a template fails at render time (turned into EvaluationError)."""

@@ -34,5 +34,7 @@ def test_cases_cover_every_rule_row_and_recommendation() -> None:
             by_guideline.setdefault(case.guideline_path, []).append(outcome.result)
     for path, results in by_guideline.items():
         report = coverage(_CACHE.get(path), results)
-        assert (report.rules_missed, report.rows_missed, report.recommendations_missed) == ((), (), ()), path
+        assert (report.rules_missed, report.rows_missed, report.recommendations_missed,
+                report.branches_missed) == ((), (), (), ()), path
+        assert report.branches_total > 0
         assert report.percent == 100.0
