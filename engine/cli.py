@@ -20,6 +20,7 @@ from . import __version__
 from .errors import Diagnostic, EngineError
 from .facts import read_facts
 from .guideline import check_text, load
+from .cache import default_cache_dir
 from .loading import read_source
 from .render import FORMATS, render
 
@@ -193,7 +194,7 @@ def _cmd_validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
 
 def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
     on = _date_arg(args.date, "evaluate")
-    guideline = load(args.guideline)
+    guideline = load(args.guideline, cache_dir=default_cache_dir())
     if args.lang and args.lang not in guideline.languages:
         raise _UsageError(f"guideline evaluate: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
     stdin_bytes = stdin.read() if (args.facts == "-" and stdin is not None) else None

@@ -19,7 +19,6 @@ from .codegen import build_plan
 from .evaluate import Result, decide, evaluate, match_table
 from .facts import validate_facts
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
-from .schema import check_document
 
 __all__ = ["Guideline", "Decisions", "load", "load_text", "check_text", "run_pipeline"]
 
@@ -143,6 +142,8 @@ def run_pipeline(text: str, file: str, limits: Limits = DEFAULT_LIMITS
         problems.append(Diagnostic(file, 1, 1, "yaml.empty", "the document is empty"))
     if problems and doc.data is None:
         return doc, None, sorted(problems)
+    from .schema import check_document
+
     schema_problems, broken = check_document(doc)
     problems.extend(schema_problems)
     if not isinstance(doc.data, dict):
@@ -163,9 +164,25 @@ def load_text(text: str, file: str = "<string>", *, limits: Limits = DEFAULT_LIM
     return Guideline(compiled, limits)
 
 
-def load(path: str | Path, *, limits: Limits = DEFAULT_LIMITS) -> Guideline:
-    """Read and compile the guideline at ``path``; raise GuidelineError with every problem."""
+def load(path: str | Path, *, limits: Limits = DEFAULT_LIMITS, cache_dir: str | Path | None = None) -> Guideline:
+    """Read and compile the guideline at ``path``; raise GuidelineError with every problem.
+
+    With ``cache_dir``, a compile stored there under the same content key is
+    reused, and a new compile is stored (see :mod:`engine.cache`).
+    """
     text, problems = read_source(path, limits)
     if text is None:
         raise GuidelineError(problems)
-    return load_text(text, str(path), limits=limits)
+    if cache_dir is None:
+        return load_text(text, str(path), limits=limits)
+    from .cache import cache_key, read_cached, write_cached
+
+    folder = Path(cache_dir)
+    key = cache_key(text, str(path), limits)
+    compiled = read_cached(folder, key)
+    if compiled is None:
+        compiled, problems = check_text(text, str(path), limits)
+        if compiled is None:
+            raise GuidelineError(problems)
+        write_cached(folder, key, compiled)
+    return Guideline(compiled, limits)

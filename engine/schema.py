@@ -13,8 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from .errors import Diagnostic
 from .loading import Document
@@ -23,21 +21,30 @@ __all__ = ["load_schema", "validate_document", "check_document"]
 
 
 @lru_cache(maxsize=None)
-def load_schema(name: str = "guideline.schema.json") -> dict[str, Any]:
-    """The named JSON Schema shipped in ``schemas/``.
+def schema_text(name: str = "guideline.schema.json") -> str:
+    """The text of the named JSON Schema shipped in ``schemas/``.
 
     In a checkout the repository's ``schemas/`` folder is read directly; an
     installed wheel carries the same files as the ``engine.schemas`` package.
     """
     checkout = Path(__file__).resolve().parent.parent / "schemas" / name
     if checkout.is_file():
-        return json.loads(checkout.read_text(encoding="utf-8"))
-    text = resources.files("engine.schemas").joinpath(name).read_text(encoding="utf-8")
-    return json.loads(text)
+        return checkout.read_text(encoding="utf-8")
+    return resources.files("engine.schemas").joinpath(name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)
-def _validator(name: str) -> Draft202012Validator:
+def load_schema(name: str = "guideline.schema.json") -> dict[str, Any]:
+    """The named JSON Schema, parsed."""
+    return json.loads(schema_text(name))
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Any:
+    # jsonschema is imported here, not at module load: a guideline served from
+    # the compile cache never needs it, and it is the slowest import we have.
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -63,7 +70,7 @@ def check_document(doc: Document, schema: str = "guideline.schema.json"
     return sorted(unique.values()), paths
 
 
-def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+def _leaves(error: Any) -> Iterator[Any]:
     """For oneOf/anyOf, the most specific sub-errors; otherwise the error."""
     if error.validator in ("oneOf", "anyOf") and error.context:
         deepest = max(len(e.absolute_path) for e in error.context)
@@ -75,7 +82,7 @@ def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     yield error
 
 
-def _diagnostics(doc: Document, error: ValidationError) -> Iterator[tuple[tuple[Any, ...], Diagnostic]]:
+def _diagnostics(doc: Document, error: Any) -> Iterator[tuple[tuple[Any, ...], Diagnostic]]:
     for leaf in _leaves(error):
         path = tuple(leaf.absolute_path)
         validator = str(leaf.validator)
@@ -97,7 +104,7 @@ def _diagnostics(doc: Document, error: ValidationError) -> Iterator[tuple[tuple[
         yield path, doc.diagnostic(path, code, _plain_message(leaf), key=False, hint=_describe(leaf.schema))
 
 
-def _plain_message(error: ValidationError) -> str:
+def _plain_message(error: Any) -> str:
     validator = error.validator
     where = _where(tuple(error.absolute_path))
     if validator == "required":

@@ -10,6 +10,7 @@ so that error is found by the author, not by a patient.
 from __future__ import annotations
 
 import datetime as dt
+import marshal
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
@@ -121,6 +122,7 @@ class CompiledTemplate:
     text: str
     names: frozenset[str]
     template: Any = field(repr=False, compare=False)
+    code: Any = field(default=None, repr=False, compare=False)  # Jinja's compiled Python code object
 
     def render(self, context: Mapping[str, Any], max_chars: int) -> str:
         """Render with ``context``; refuses sandbox violations and oversized output."""
@@ -137,7 +139,9 @@ class CompiledTemplate:
         return " ".join(out.split()) if "\n" not in self.text else out.strip()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_recompile, (self.lang, self.text, self.names))
+        # Jinja's code object travels as marshal bytes: restoring it skips
+        # parsing and code generation (same Python version only, see cache.py).
+        return (_restore, (self.lang, self.text, self.names, marshal.dumps(self.code)))
 
     @property
     def branches(self) -> tuple[str, ...]:
@@ -194,8 +198,14 @@ class TemplateRuntimeError(Exception):
     """Raised when a template fails at render time (turned into EvaluationError)."""
 
 
-def _recompile(lang: str, text: str, names: frozenset[str]) -> CompiledTemplate:
-    return CompiledTemplate(lang, text, names, environment(lang).from_string(text))
+def _from_code(lang: str, code: Any) -> Any:
+    env = environment(lang)
+    return env.template_class.from_code(env, code, env.make_globals(None))
+
+
+def _restore(lang: str, text: str, names: frozenset[str], code: bytes) -> CompiledTemplate:
+    loaded = marshal.loads(code)
+    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded)
 
 
 def compile_template(
@@ -240,7 +250,8 @@ def compile_template(
                                             "texts use {{ name }}, filters, {% if %} and {% for %} only"))
     if problems:
         return None, problems
-    return CompiledTemplate(lang, text, frozenset(used), env.from_string(tree)), []
+    code = env.compile(tree)
+    return CompiledTemplate(lang, text, frozenset(used), _from_code(lang, code), code), []
 
 
 _REFUSED_TAGS = [

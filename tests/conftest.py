@@ -16,6 +16,21 @@ SHIPPED = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"
 DAY = dt.date(2026, 11, 27)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_compile_cache(tmp_path_factory):
+    """The CLI's compile cache goes to a folder of this test run, never to the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("compile-cache")
+    previous = os.environ.get("GUIDELINE_CACHE_DIR")
+    os.environ["GUIDELINE_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("GUIDELINE_CACHE_DIR", None)
+    else:
+        os.environ["GUIDELINE_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def shipped() -> engine.Guideline:
     return engine.load(SHIPPED)
