@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import ast
 import copy
+import datetime as dt
 import math
 from typing import Any, Callable
 
-from .compile import Cell, CompiledGuideline, DerivedSpec, TableSpec
+from .compile import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
 from .expressions import _RUNTIME_GLOBALS, _Gen
 from .intervals import intersect
 from .units import round_half_up
 
-__all__ = ["PlanFunction", "build_plan"]
+__all__ = ["PlanFunction", "Slow", "build_plan"]
 
 PlanFunction = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]]]
 
@@ -134,19 +135,129 @@ def _table(table: TableSpec, index: int, helpers: dict[str, Any], lookup: Callab
     return body
 
 
-def build_plan(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]]
-               ) -> PlanFunction:
+class Slow(Exception):
+    """Raised by the validating plan when a fact is not in its common well-formed shape."""
+
+
+def _quantity(raw: Any, canonical: str, others: dict[str, Any], low: float, high: float) -> Any:
+    if type(raw) is dict and len(raw) == 2:
+        value, unit = raw.get("value"), raw.get("unit")
+        if (type(value) is int or type(value) is float) and math.isfinite(value):
+            if unit != canonical:
+                other = others.get(unit)
+                if other is None:
+                    raise Slow
+                value = other.convert(value)
+            if low <= value <= high:
+                return value
+    raise Slow
+
+
+def _date(raw: Any, today: int, future_ok: bool) -> Any:
+    if type(raw) is str and len(raw) == 10:
+        try:
+            day = dt.date.fromisoformat(raw)
+        except ValueError:
+            raise Slow from None
+        if future_ok or day.toordinal() <= today:
+            return day
+    raise Slow
+
+
+def _listed(raw: Any, allowed: frozenset[str]) -> Any:
+    if type(raw) is list and all(type(v) is str and v in allowed for v in raw) and len(set(raw)) == len(raw):
+        return tuple(raw)
+    raise Slow
+
+
+def _fact_checks(g: CompiledGuideline, helpers: dict[str, Any]) -> list[ast.stmt]:
+    """Statements reading and checking each fact from ``f`` (anything unusual raises Slow)."""
+    body: list[ast.stmt] = [ast.If(
+        test=ast.UnaryOp(ast.Not(), ast.Compare(ast.Call(ast.Attribute(_load("f"), "keys", ast.Load()), [], []),
+                                                [ast.LtE()], [_load("_fact_names")])),
+        body=[ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)], orelse=[])]
+    helpers["_fact_names"] = frozenset(g.facts)
+    helpers.update(_Slow=Slow, _type=type, _int=int, _float=float, _str=str,
+                   _quantity=_quantity, _date=_date, _listed=_listed)
+    raw = _load("_r")
+    slow = [ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)]
+
+    def typed(*kinds: str) -> ast.expr:
+        tests = [ast.Compare(ast.Call(_load("_type"), [raw], []), [ast.Is()], [_load(k)]) for k in kinds]
+        return tests[0] if len(tests) == 1 else ast.BoolOp(ast.Or(), tests)
+
+    def within(spec: FactSpec) -> list[ast.expr]:
+        low, high = spec.range
+        tests: list[ast.expr] = []
+        if low is not None:
+            tests.append(ast.Compare(ast.Constant(low), [ast.LtE()], [raw]))
+        if high is not None:
+            tests.append(ast.Compare(raw, [ast.LtE()], [ast.Constant(high)]))
+        return tests
+
+    for i, (name, spec) in enumerate(g.facts.items()):
+        local = _local(name)
+        body.append(_assign("_r", ast.Call(ast.Attribute(_load("f"), "get", ast.Load()), [ast.Constant(name)], [])))
+        if spec.type == "boolean":
+            check: ast.expr | None = ast.BoolOp(ast.Or(), [ast.Compare(raw, [ast.Is()], [ast.Constant(True)]),
+                                                           ast.Compare(raw, [ast.Is()], [ast.Constant(False)])])
+        elif spec.type == "enum":
+            check = ast.BoolOp(ast.And(), [typed("_str"), ast.Compare(raw, [ast.In()], [_const(tuple(spec.values))])])
+        elif spec.type == "integer":
+            check = ast.BoolOp(ast.And(), [typed("_int"), *within(spec)])
+        elif spec.type == "number" and None not in spec.range:
+            check = ast.BoolOp(ast.And(), [typed("_int", "_float"), *within(spec)])
+        else:
+            check = None
+        if check is not None:
+            body.append(ast.If(test=ast.Compare(raw, [ast.Is()], [ast.Constant(None)]),
+                               body=[_assign(local, ast.Constant(None))],
+                               orelse=[ast.If(test=check, body=[_assign(local, raw)], orelse=slow)]))
+            continue
+        if spec.type == "quantity" and spec.units is not None:
+            units = f"_units{i}"
+            helpers[units] = {u.name: u for u in spec.units.units if u.name != spec.units.canonical}
+            low = -math.inf if spec.range[0] is None else spec.range[0]
+            high = math.inf if spec.range[1] is None else spec.range[1]
+            call = ast.Call(_load("_quantity"), [raw, ast.Constant(spec.units.canonical), _load(units),
+                                                 ast.Constant(low), ast.Constant(high)], [])
+        elif spec.type == "date":
+            call = ast.Call(_load("_date"), [raw, _load("t"), ast.Constant(spec.allow_future)], [])
+        elif spec.type == "list":
+            allowed = f"_allowed{i}"
+            helpers[allowed] = frozenset(spec.values)
+            call = ast.Call(_load("_listed"), [raw, _load(allowed)], [])
+        else:
+            body.append(ast.If(test=ast.Compare(raw, [ast.IsNot()], [ast.Constant(None)]), body=slow, orelse=[]))
+            body.append(_assign(local, ast.Constant(None)))
+            continue
+        body.append(ast.If(test=ast.Compare(raw, [ast.Is()], [ast.Constant(None)]),
+                           body=[_assign(local, ast.Constant(None))], orelse=[_assign(local, call)]))
+    return body
+
+
+def build_plan(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]],
+               *, validating: bool = False) -> PlanFunction:
     """The guideline's derived values, tables and rule conditions as one function.
 
     ``lookup(table, keys)`` is the generic table matcher, used for tables whose
     rows may overlap. The returned function takes the canonical fact values
     (and ``today``) and returns (values, table rows, rule outcomes).
+
+    With ``validating``, the function instead takes the caller's raw facts,
+    the evaluation date's ordinal and the date, ``(f, t, today)``, checks each
+    fact on its common well-formed path, and raises :class:`Slow` for anything
+    else so the caller can run the full facts validation (which explains).
     """
     helpers: dict[str, Any] = {"_round": round_half_up}
     body: list[ast.stmt] = []
     names = list(g.facts) + ["today"]
-    for name in names:
-        body.append(_assign(_local(name), ast.Subscript(_load("v"), ast.Constant(name), ast.Load())))
+    if validating:
+        body.extend(_fact_checks(g, helpers))
+        body.append(_assign(_local("today"), _load("today")))
+    else:
+        for name in names:
+            body.append(_assign(_local(name), ast.Subscript(_load("v"), ast.Constant(name), ast.Load())))
     tables: list[TableSpec] = []
     for step in g.plan:
         if isinstance(step, DerivedSpec):
@@ -166,9 +277,10 @@ def build_plan(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...
     values = ast.Dict([ast.Constant(n) for n in names], [_load(_local(n)) for n in names])
     rows = ast.Dict([ast.Constant(t.name) for t in tables], [_load(f"_row{i}") for i in range(len(tables))])
     body.append(ast.Return(ast.Tuple([values, rows, ast.Tuple(outcomes, ast.Load())], ast.Load())))
+    params = [ast.arg("f"), ast.arg("t"), ast.arg("today")] if validating else [ast.arg("v")]
     function = ast.FunctionDef(
         name="decide",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg("v")], vararg=None, kwonlyargs=[], kw_defaults=[],
+        args=ast.arguments(posonlyargs=[], args=params, vararg=None, kwonlyargs=[], kw_defaults=[],
                            kwarg=None, defaults=[]),
         body=body, decorator_list=[], returns=None,
     )

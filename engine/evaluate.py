@@ -23,7 +23,7 @@ from .loading import Document
 from .templates import TemplateRuntimeError, format_date, format_number
 from .units import round_half_up
 
-__all__ = ["RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
+__all__ = ["PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
            "match_table"]
 
 RESULT_VERSION = "1.0"
@@ -116,13 +116,38 @@ class Result:
     evaluated_on: dt.date
     lang: str
     recommendations: tuple[Recommendation, ...]
-    undetermined: tuple[Undetermined, ...]
-    missing_facts: tuple[str, ...]
-    rules: Mapping[str, str]  # rule id -> fired | not-fired | undetermined
     tables: Mapping[str, str | None]  # table -> row id, "otherwise", or None (unknown input)
     result_version: str = RESULT_VERSION
     _guideline: CompiledGuideline | None = field(default=None, repr=False, compare=False)
     _explainer: "_Explainer | None" = field(default=None, repr=False, compare=False)
+    _outcomes: tuple[Any, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def rules(self) -> Mapping[str, str]:
+        """Rule id -> "fired", "not-fired" or "undetermined"."""
+        names = {True: "fired", False: "not-fired", None: "undetermined"}
+        rules = self._guideline.rules if self._guideline is not None else ()
+        return {rule.id: names[outcome] for rule, outcome in zip(rules, self._outcomes)}
+
+    @cached_property
+    def undetermined(self) -> tuple[Undetermined, ...]:
+        """Rules that could not be decided, each with the missing facts that would decide it."""
+        if self._guideline is None or self._explainer is None:
+            return ()
+        env, out = self._explainer.env, []
+        for rule, outcome in zip(self._guideline.rules, self._outcomes):
+            if outcome is None:
+                needs = tuple(sorted(f for f in rule.facts if env.get(f) is None))
+                out.append(Undetermined(rule.id, self._explainer.text(rule.title) or rule.id,
+                                        rule.when.text.strip(), needs, tuple(r.id for r in rule.then)))
+        return tuple(out)
+
+    @cached_property
+    def missing_facts(self) -> tuple[str, ...]:
+        """Declared facts that were not given (unknown)."""
+        if self._guideline is None or self._explainer is None:
+            return ()
+        return tuple(name for name in self._guideline.facts if self._explainer.env.get(name) is None)
 
     @cached_property
     def values(self) -> Mapping[str, Value]:
@@ -172,6 +197,10 @@ class _Failure(Exception):
         self.where = where
         self.message = message
 
+
+# What the one-function plan may raise; the step-by-step path then runs again
+# to say exactly where (and raises EvaluationError).
+PLAN_ERRORS = _ARITHMETIC_ERRORS + (_Failure,)
 
 def _run(expr: CompiledExpression, env: Mapping[str, Any], where: Where) -> Any:
     try:
@@ -234,7 +263,7 @@ def decide(guideline: CompiledGuideline, values: dict[str, Any], on: dt.date, pl
     if plan is not None:
         try:
             return plan(env)
-        except _ARITHMETIC_ERRORS + (_Failure,):
+        except PLAN_ERRORS:
             pass
     try:
         rows, outcomes = _run_steps(guideline, env)
@@ -253,34 +282,38 @@ def evaluate(
     doc: Document | None = None,
     max_output_chars: int = 100_000,
     plan: Any = None,
+    checked_plan: Any = None,
 ) -> Result:
-    """Evaluate ``facts`` on date ``on``; raise FactsError or EvaluationError on bad input."""
-    values, given = validate_facts(guideline, facts, on, doc=doc)
-    env, rows, outcome_list = decide(guideline, values, on, plan)
-    outcomes = dict(zip((rule.id for rule in guideline.rules), outcome_list))
-    explainer = _Explainer(guideline, env, given, rows, lang)
+    """Evaluate ``facts`` on date ``on``; raise FactsError or EvaluationError on bad input.
+
+    ``checked_plan`` (engine.codegen, ``validating=True``) is tried first on
+    well-formed facts; anything else goes through the full validation.
+    """
+    decided = None
+    if checked_plan is not None and type(facts) is dict and doc is None:
+        try:
+            decided = checked_plan(facts, on.toordinal(), on)
+        except Exception:  # noqa: BLE001 - Slow or a plan failure: the full path below explains
+            decided = None
+    if decided is None:
+        values, given = validate_facts(guideline, facts, on, doc=doc)
+        decided = decide(guideline, values, on, plan)
+        explainer = _Explainer(guideline, decided[0], given, decided[1], lang)
+    else:
+        # How each fact was given (its unit) matters only for explanations: worked out on first use.
+        explainer = _Explainer(guideline, decided[0], None, decided[1], lang, facts=facts, on=on)
+    env, rows, outcomes = decided
     recommendations: list[Recommendation] = []
-    undetermined: list[Undetermined] = []
-    status: dict[str, str] = {}
-    for rule in guideline.rules:
-        outcome = outcomes[rule.id]
-        if outcome is None:
-            status[rule.id] = "undetermined"
-            needs = tuple(sorted(f for f in rule.facts if values.get(f) is None))
-            undetermined.append(Undetermined(rule.id, explainer.text(rule.title) or rule.id, rule.when.text.strip(),
-                                             needs, tuple(r.id for r in rule.then)))
-            continue
-        status[rule.id] = "fired" if outcome else "not-fired"
-        if not outcome:
-            continue
-        why = (rule.when.text.strip(), rule.when.ordered, explainer)
-        for rec in rule.then:
-            recommendations.append(_recommend(rule, rec, env, explainer, why, lang, max_output_chars))
-    missing = tuple(name for name in guideline.facts if values[name] is None)
+    for rule, outcome in zip(guideline.rules, outcomes):
+        if outcome is True:
+            why = (rule.when.text.strip(), rule.when.ordered, explainer)
+            for rec in rule.then:
+                recommendations.append(_recommend(rule, rec, env, why, lang, max_output_chars))
+    # Undetermined rules, statuses and explanations are built from the trace on first use.
     return Result(
         guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
-        recommendations=tuple(recommendations), undetermined=tuple(undetermined),
-        missing_facts=missing, rules=status, tables=rows, _guideline=guideline, _explainer=explainer,
+        recommendations=tuple(recommendations), tables=rows, _guideline=guideline, _explainer=explainer,
+        _outcomes=tuple(outcomes),
     )
 
 
@@ -292,7 +325,28 @@ def _all_names(guideline: CompiledGuideline) -> list[str]:
     return names
 
 
-def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], explainer: "_Explainer",
+_STATIC_DOSES: dict[tuple[int, str], tuple[RecommendationSpec, dict[str, Any]]] = {}
+
+
+def _static_dose(rec: RecommendationSpec, lang: str) -> dict[str, Any]:
+    """The parts of a dose that do not depend on the patient, in ``lang`` (cached)."""
+    cached = _STATIC_DOSES.get((id(rec), lang))
+    if cached is not None and cached[0] is rec:
+        return cached[1]
+    assert rec.dose is not None
+
+    def text(value: Any) -> Any:
+        return (value.get(lang) or next(iter(value.values()))) if isinstance(value, dict) else value
+
+    dose = {k: v for k, v in rec.dose.items() if k not in ("drug", "with")}
+    dose["drug"] = {"name": text(rec.dose["drug"]["name"]), "atc": rec.dose["drug"].get("atc")}
+    if "with" in rec.dose:
+        dose["with"] = text(rec.dose["with"])
+    _STATIC_DOSES[(id(rec), lang)] = (rec, dose)
+    return dose
+
+
+def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any],
                why: tuple[str, tuple[str, ...], "_Explainer"], lang: str, max_chars: int) -> Recommendation:
     template = rec.templates.get(lang) or next(iter(rec.templates.values()))
     try:
@@ -302,10 +356,8 @@ def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], 
                                           f"recommendation '{rec.id}': {exc}")]) from None
     dose = None
     if rec.dose is not None:
-        dose = {k: v for k, v in rec.dose.items() if k not in ("drug", "with")}
-        dose["drug"] = {"name": explainer.text(rec.dose["drug"]["name"]), "atc": rec.dose["drug"].get("atc")}
-        if "with" in rec.dose:
-            dose["with"] = explainer.text(rec.dose["with"])
+        dose = dict(_static_dose(rec, lang))
+        dose["drug"] = dict(dose["drug"])
         for key, expr in rec.dose_exprs.items():
             try:
                 dose[key] = _run(expr, env, rec.where)
@@ -314,7 +366,7 @@ def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], 
                                                   "eval.failed", failure.message)]) from None
     return Recommendation(
         id=rec.id, rule=rule.id, kind=rec.kind, text=text, strength=rec.strength, dose=dose,
-        schedule=rec.schedule, source=dict(rec.source) or dict(rule.source), evidence=rec.evidence,
+        schedule=rec.schedule, source=rec.source or rule.source, evidence=rec.evidence,
         notes=rule.notes, _why=why,
     )
 
@@ -322,15 +374,24 @@ def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any], 
 class _Explainer:
     """Turns values of the trace into displayable, explained values."""
 
-    def __init__(self, guideline: CompiledGuideline, env: Mapping[str, Any], given: Mapping[str, Given],
-                 rows: Mapping[str, str | None], lang: str):
+    def __init__(self, guideline: CompiledGuideline, env: Mapping[str, Any], given: Mapping[str, Given] | None,
+                 rows: Mapping[str, str | None], lang: str, *, facts: Any = None, on: dt.date | None = None):
         self.g = guideline
         self.env = env
-        self.given = given
+        self._given = given
+        self._facts = facts
+        self._on = on
         self.rows = rows
         self.lang = lang
         self.cache: dict[str, Value] = {}
         self.producer = {out: t for t in guideline.tables.values() for out in t.outputs}
+
+    @property
+    def given(self) -> Mapping[str, Given]:
+        """How each fact was given (value and unit as written)."""
+        if self._given is None:
+            self._given = validate_facts(self.g, self._facts, self._on)[1] if self._facts is not None else {}  # type: ignore[arg-type]
+        return self._given
 
     def text(self, texts: Mapping[str, str] | Any) -> str:
         if not isinstance(texts, dict):

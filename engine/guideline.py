@@ -15,8 +15,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .compile import CompiledGuideline, compile_document
 from .errors import Diagnostic, GuidelineError
-from .codegen import build_plan
-from .evaluate import Result, decide, evaluate, match_table
+from .codegen import Slow, build_plan
+from .evaluate import PLAN_ERRORS, Result, decide, evaluate, match_table
 from .facts import validate_facts
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
 
@@ -26,12 +26,22 @@ __all__ = ["Guideline", "Decisions", "load", "load_text", "check_text", "run_pip
 class Decisions:
     """What :meth:`Guideline.decide` returns: raw values, table rows and rule outcomes."""
 
-    __slots__ = ("values", "tables", "rules")
+    __slots__ = ("values", "tables", "_ids", "_outcomes", "_rules")
 
-    def __init__(self, values: dict[str, Any], tables: dict[str, Any], rules: dict[str, Any]):
+    def __init__(self, values: dict[str, Any], tables: dict[str, Any], ids: tuple[str, ...],
+                 outcomes: tuple[Any, ...]):
         self.values = values  # every fact, derived value and table output (None = unknown)
         self.tables = tables  # table name -> row id, "otherwise", or None
-        self.rules = rules  # rule id -> True (fired), False, or None (undetermined)
+        self._ids = ids
+        self._outcomes = outcomes
+        self._rules: dict[str, Any] | None = None
+
+    @property
+    def rules(self) -> dict[str, Any]:
+        """Rule id -> True (fired), False, or None (undetermined)."""
+        if self._rules is None:
+            self._rules = dict(zip(self._ids, self._outcomes))
+        return self._rules
 
     @property
     def fired(self) -> list[str]:
@@ -47,13 +57,15 @@ class Decisions:
 class Guideline:
     """A compiled guideline. Build it with :func:`load`; never mutated afterwards."""
 
-    __slots__ = ("_compiled", "_limits", "_plan", "_rule_ids")
+    __slots__ = ("_compiled", "_limits", "_plan", "_checked_plan", "_rule_ids")
 
     def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS):
         self._compiled = compiled
         self._limits = limits
         # The whole plan as one function (rebuilt, never pickled: see __reduce__).
         self._plan = build_plan(compiled, _match_outputs)
+        # The same plan preceded by inline checks of well-formed facts (decide's fast path).
+        self._checked_plan = build_plan(compiled, _match_outputs, validating=True)
         self._rule_ids = tuple(rule.id for rule in compiled.rules)
 
     @property
@@ -98,7 +110,8 @@ class Guideline:
         if language not in self._compiled.languages:
             raise ValueError(f"language '{language}' is not one of {', '.join(self._compiled.languages)}")
         return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
-                        max_output_chars=self._limits.max_output_chars, plan=self._plan)
+                        max_output_chars=self._limits.max_output_chars, plan=self._plan,
+                        checked_plan=self._checked_plan)
 
     def decide(self, facts: Mapping[str, Any], *, on: dt.date | None = None) -> "Decisions":
         """Decisions only, without texts or explanations: the fast path for audits and batches.
@@ -106,9 +119,17 @@ class Guideline:
         Facts are validated exactly as by :meth:`evaluate`.
         """
         day = on or dt.date.today()
+        if type(facts) is dict:
+            try:
+                env, rows, outcomes = self._checked_plan(facts, day.toordinal(), day)
+                return Decisions(env, rows, self._rule_ids, outcomes)
+            except Slow:
+                pass  # not the common shape: the full validation below explains what is wrong
+            except PLAN_ERRORS:
+                pass  # the step-by-step path below locates the failure
         values, _ = validate_facts(self._compiled, facts, day)
         env, rows, outcomes = decide(self._compiled, values, day, self._plan)
-        return Decisions(env, rows, dict(zip(self._rule_ids, outcomes)))
+        return Decisions(env, rows, self._rule_ids, outcomes)
 
     def evaluate_many(self, patients: Iterable[Mapping[str, Any]], *, on: dt.date | None = None,
                       lang: str | None = None) -> Iterator[Result]:

@@ -123,11 +123,25 @@ class CompiledTemplate:
     names: frozenset[str]
     template: Any = field(repr=False, compare=False)
     code: Any = field(default=None, repr=False, compare=False)  # Jinja's compiled Python code object
+    static: str | None = field(default=None, compare=False)  # the output, when the text uses no variable
+    fast: Any = field(default=None, repr=False, compare=False)  # direct renderer for simple texts
 
     def render(self, context: Mapping[str, Any], max_chars: int) -> str:
         """Render with ``context``; refuses sandbox violations and oversized output."""
+        if self.static is not None:
+            return self.static
+        if self.fast is not None:
+            try:
+                out = self.fast(context)
+            except Exception:  # noqa: BLE001 - anything unusual: Jinja renders it and reports
+                out = None
+            if out is not None and len(out) <= max_chars:
+                return " ".join(out.split()) if "\n" not in self.text else out.strip()
         try:
-            out = self.template.render(context)
+            # shared=True: the context reads the caller's mapping instead of
+            # copying it for each text (texts cannot assign: see compile_template).
+            template = self.template
+            out = template.environment.concat(template.root_render_func(template.new_context(context, shared=True)))
         except SecurityError as exc:
             raise TemplateRuntimeError(f"template refused by the sandbox: {exc}") from None
         except TemplateError as exc:
@@ -141,7 +155,7 @@ class CompiledTemplate:
     def __reduce__(self) -> tuple[Any, ...]:
         # Jinja's code object travels as marshal bytes: restoring it skips
         # parsing and code generation (same Python version only, see cache.py).
-        return (_restore, (self.lang, self.text, self.names, marshal.dumps(self.code)))
+        return (_restore, (self.lang, self.text, self.names, marshal.dumps(self.code), self.static))
 
     @property
     def branches(self) -> tuple[str, ...]:
@@ -203,9 +217,96 @@ def _from_code(lang: str, code: Any) -> Any:
     return env.template_class.from_code(env, code, env.make_globals(None))
 
 
-def _restore(lang: str, text: str, names: frozenset[str], code: bytes) -> CompiledTemplate:
+def _restore(lang: str, text: str, names: frozenset[str], code: bytes, static: str | None = None
+             ) -> CompiledTemplate:
     loaded = marshal.loads(code)
-    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded)
+    fast = _direct_renderer(environment(lang).parse(text), lang) if static is None else None
+    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded, static, fast)
+
+
+# --- direct rendering of simple texts ---------------------------------------------
+# Most texts are words, {{ name }}, {{ name | num(1) }} and {% if %} on simple
+# tests. For those, a tree of small closures built from the parsed template
+# renders without Jinja's per-call context machinery. Anything else -- and any
+# error -- goes to Jinja itself; a test checks that both give the same text.
+
+_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
+            "gteq": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lteq": lambda a, b: a <= b,
+            "in": lambda a, b: a in b, "notin": lambda a, b: a not in b}
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _direct_renderer(tree: nodes.Template, lang: str) -> Any:
+    """A function env -> text equivalent to the template, or None if it uses more than the simple subset."""
+    unknown = UNKNOWN_WORD.get(lang, "unknown")
+
+    def expr(node: nodes.Node) -> Any:
+        if isinstance(node, nodes.Name) and node.ctx == "load":
+            name = node.name
+            return lambda env: env[name]
+        if isinstance(node, nodes.Const):
+            value = node.value
+            return lambda env: value
+        if isinstance(node, nodes.Filter) and node.name in ("num", "date") and node.node is not None \
+                and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None \
+                and all(isinstance(a, nodes.Const) for a in node.args):
+            inner = expr(node.node)
+            args = [a.value for a in node.args]
+            if node.name == "num":
+                return lambda env: format_number(inner(env), lang, *args)
+            return lambda env: format_date(inner(env), lang)
+        if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
+            left, right, op = expr(node.expr), expr(node.ops[0].expr), _COMPARE[node.ops[0].op]
+            return lambda env: op(left(env), right(env))
+        if isinstance(node, nodes.Not):
+            inner = expr(node.node)
+            return lambda env: not inner(env)
+        if isinstance(node, nodes.And):
+            a, b = expr(node.left), expr(node.right)
+            return lambda env: a(env) and b(env)
+        if isinstance(node, nodes.Or):
+            a, b = expr(node.left), expr(node.right)
+            return lambda env: a(env) or b(env)
+        if isinstance(node, nodes.List) and all(isinstance(i, nodes.Const) for i in node.items):
+            items = [i.value for i in node.items]
+            return lambda env: items
+        raise _Unsupported
+
+    def block(body: list[nodes.Node]) -> list[Any]:
+        pieces: list[Any] = []
+        for node in body:
+            if isinstance(node, nodes.Output):
+                for item in node.nodes:
+                    if isinstance(item, nodes.TemplateData):
+                        text = item.data
+                        pieces.append(lambda env, text=text: text)
+                    else:
+                        value = expr(item)
+                        pieces.append(lambda env, value=value: unknown if (v := value(env)) is None else str(v))
+            elif isinstance(node, nodes.If):
+                branches = [(expr(node.test), block(node.body))]
+                branches += [(expr(e.test), block(e.body)) for e in node.elif_]
+                fallback = block(node.else_)
+
+                def choose(env: Any, branches: Any = branches, fallback: Any = fallback) -> str:
+                    for test, parts in branches:
+                        if test(env):
+                            return "".join(p(env) for p in parts)
+                    return "".join(p(env) for p in fallback)
+
+                pieces.append(choose)
+            else:
+                raise _Unsupported
+        return pieces
+
+    try:
+        parts = block(tree.body)
+    except _Unsupported:
+        return None
+    return lambda env: "".join(p(env) for p in parts)
 
 
 def compile_template(
@@ -251,10 +352,17 @@ def compile_template(
     if problems:
         return None, problems
     code = env.compile(tree)
-    return CompiledTemplate(lang, text, frozenset(used), _from_code(lang, code), code), []
+    template = _from_code(lang, code)
+    static = None
+    if all(isinstance(n, (nodes.Output, nodes.TemplateData)) for n in tree.find_all(nodes.Node)):
+        # Plain text: rendered once here, never again per patient.
+        static = CompiledTemplate(lang, text, frozenset(), template, code).render({}, max_chars)
+    fast = _direct_renderer(tree, lang) if static is None else None
+    return CompiledTemplate(lang, text, frozenset(used), template, code, static, fast), []
 
 
 _REFUSED_TAGS = [
+    (nodes.Assign, "{% set %}"), (nodes.AssignBlock, "{% set %}...{% endset %}"),
     (nodes.Macro, "{% macro %}"), (nodes.CallBlock, "{% call %}"), (nodes.Include, "{% include %}"),
     (nodes.Import, "{% import %}"), (nodes.FromImport, "{% from ... import %}"), (nodes.Extends, "{% extends %}"),
     (nodes.Block, "{% block %}"),
