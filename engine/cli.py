@@ -381,7 +381,10 @@ def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
     from .scaffold import scaffold
 
     folder = Path(args.folder)
-    schemas = Path(__file__).resolve().parent.parent / "schemas"
+    package = Path(__file__).resolve().parent
+    # In a checkout the schemas sit at the repository root; an installed wheel
+    # carries them inside the package.
+    schemas = package.parent / "schemas" if (package.parent / "schemas").is_dir() else package / "schemas"
     try:
         written = scaffold(folder, args.id or folder.name, args.title, schemas, dt.date.today().isoformat())
     except (ValueError, FileExistsError, OSError) as exc:

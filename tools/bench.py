@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                                 ("interpreter, decisions only", dec_best, dec_median),
                                 ("interpreter, full result (fr)", full_best, full_median)):
         print(f"{label:34} {us(best):9.1f} {us(median):10.1f} {n / best:11.0f} {best / ref_best:7.2f}")
-    print(f"peak traced memory while evaluating the cohort: {peak / 1e6:.1f} MB; "
+    print(f"peak traced memory while evaluating the cohort: {peak / 1024:.0f} KiB; "
           f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if not args.no_cli:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
