@@ -21,7 +21,7 @@ from .errors import Diagnostic, EngineError
 from .facts import read_facts
 from .guideline import check_text, load
 from .cache import default_cache_dir
-from .loading import read_source
+from .loading import DEFAULT_LIMITS, read_source
 from .render import FORMATS, render
 
 __all__ = ["run", "main"]
@@ -197,7 +197,9 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
     guideline = load(args.guideline, cache_dir=default_cache_dir())
     if args.lang and args.lang not in guideline.languages:
         raise _UsageError(f"guideline evaluate: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
-    stdin_bytes = stdin.read() if (args.facts == "-" and stdin is not None) else None
+    # One byte more than the limit is enough to tell that the input is too large.
+    limit = DEFAULT_LIMITS.max_file_bytes + 1
+    stdin_bytes = stdin.read(limit) if (args.facts == "-" and stdin is not None) else None
     doc = read_facts(args.facts, stdin_bytes=stdin_bytes)
     result = guideline.evaluate(doc.data if doc.data is not None else {}, on=on, lang=args.lang, _doc=doc)
     stdout.write(render(result, args.format, explain=args.explain))
@@ -205,7 +207,7 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
 
 
 def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from .lint import CHECKS, lint_file, run_checks  # noqa: F401
+    from .lint import CHECKS, lint_file
     from .lint.versioning import version_findings
 
     if args.list_checks:
@@ -292,7 +294,7 @@ def _read_side(side: str) -> tuple[str, str, Path | None]:
     if path.exists() or ":" not in side:
         text, problems = read_source(path)
         if text is None:
-            raise EngineErrorWrapper(problems)
+            raise _SideError(problems)
         return text, side, path.parent
     rev, _, rel = side.partition(":")
     target = Path(rel)
@@ -302,8 +304,11 @@ def _read_side(side: str) -> tuple[str, str, Path | None]:
     return text, side, target.parent if (target.parent / "cases").is_dir() else None
 
 
-class EngineErrorWrapper(Exception):
+class _SideError(Exception):
+    """A diff side that cannot be read; carries the problems to print."""
+
     def __init__(self, problems: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in problems))
         self.problems = problems
 
 
@@ -330,7 +335,7 @@ def _cmd_diff(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
         try:
             old_text, old_label, _ = _read_side(old_side)
             new_text, new_label, folder = _read_side(new_side)
-        except EngineErrorWrapper as exc:
+        except _SideError as exc:
             stderr.write("\n".join(d.format() for d in exc.problems) + "\n")
             return EXIT_USAGE
         old = load_text(old_text, old_label)

@@ -19,7 +19,6 @@ import difflib
 import itertools
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .compile import CompiledGuideline, FactSpec

@@ -13,7 +13,6 @@ import html
 from typing import Any, Mapping
 
 from .compile import CompiledGuideline
-from .expressions import CompiledExpression
 from .render import format_dose, format_schedule, format_source
 
 __all__ = ["show"]
