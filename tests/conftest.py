@@ -59,6 +59,24 @@ source: {document: Test}
 """
 
 
+# A guideline whose values fail at run time: 10 / 0, and a power too large.
+FAILING_GUIDELINE = """\
+id: div
+version: 0.1.0
+status: draft
+title: {fr: d}
+languages: [fr]
+source: {document: t}
+facts:
+  x: {type: number, range: {min: 0, max: 10}, label: {fr: x}}
+derived:
+  ratio: {type: number, expr: 10 / x, label: {fr: r}}
+  big: {type: number, expr: 9 ** 9 ** x, label: {fr: b}}
+rules:
+  - {id: r, when: ratio > 1 and big > 1, then: [{id: r, kind: information, text: {fr: ok}}]}
+"""
+
+
 def baseline_facts() -> dict:
     """An indicated patient with every fact known and unremarkable."""
     return {

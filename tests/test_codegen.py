@@ -11,7 +11,7 @@ import engine
 from engine.evaluate import decide
 from engine.facts import validate_facts
 
-from .conftest import DAY, SHIPPED
+from .conftest import DAY, FAILING_GUIDELINE, SHIPPED
 
 GUIDELINE = engine.load(SHIPPED)
 
@@ -85,22 +85,7 @@ def test_checked_plan_agrees_with_full_validation(patient) -> None:
 
 
 def test_plan_failures_fall_back_to_located_errors() -> None:
-    text = """\
-id: div
-version: 0.1.0
-status: draft
-title: {fr: d}
-languages: [fr]
-source: {document: t}
-facts:
-  x: {type: number, range: {min: 0, max: 10}, label: {fr: x}}
-derived:
-  ratio: {type: number, expr: 10 / x, label: {fr: r}}
-  big: {type: number, expr: 9 ** 9 ** x, label: {fr: b}}
-rules:
-  - {id: r, when: ratio > 1 and big > 1, then: [{id: r, kind: information, text: {fr: ok}}]}
-"""
-    g = engine.load_text(text, "div.yaml")
+    g = engine.load_text(FAILING_GUIDELINE, "div.yaml")
     for x in (0, 9):
         try:
             g.decide({"x": x}, on=DAY)

@@ -14,7 +14,7 @@ import pytest
 import engine
 from engine.expressions import CompiledExpression
 
-from .conftest import DAY, baseline_facts
+from .conftest import DAY, FAILING_GUIDELINE, baseline_facts
 
 
 def test_missing_vitamin_d_is_undetermined_but_other_decisions_are_made(shipped) -> None:
@@ -121,21 +121,7 @@ def test_unknown_language_is_refused(shipped) -> None:
 
 
 def test_division_by_zero_is_an_evaluation_error() -> None:
-    text = """\
-id: div
-version: 0.1.0
-status: draft
-title: {fr: d}
-languages: [fr]
-source: {document: t}
-facts:
-  x: {type: number, label: {fr: x}}
-derived:
-  ratio: {type: number, expr: 10 / x, label: {fr: r}}
-rules:
-  - {id: r, when: ratio > 1, then: [{id: r, kind: information, text: {fr: ok}}]}
-"""
-    g = engine.load_text(text, "div.yaml")
+    g = engine.load_text(FAILING_GUIDELINE, "div.yaml")
     with pytest.raises(engine.EvaluationError) as caught:
         g.evaluate({"x": 0})
     d = caught.value.diagnostics[0]
