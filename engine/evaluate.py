@@ -21,7 +21,7 @@ from .expressions import CompiledExpression
 from .facts import Given, validate_facts
 from .loading import Document
 from .templates import TemplateRuntimeError, format_date, format_number
-from .units import round_half_up
+from .units import IdentityCache, round_half_up
 
 __all__ = ["PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
            "match_table"]
@@ -325,14 +325,14 @@ def _all_names(guideline: CompiledGuideline) -> list[str]:
     return names
 
 
-_STATIC_DOSES: dict[tuple[int, str], tuple[RecommendationSpec, dict[str, Any]]] = {}
+_STATIC_DOSES = IdentityCache()
 
 
 def _static_dose(rec: RecommendationSpec, lang: str) -> dict[str, Any]:
     """The parts of a dose that do not depend on the patient, in ``lang`` (cached)."""
-    cached = _STATIC_DOSES.get((id(rec), lang))
-    if cached is not None and cached[0] is rec:
-        return cached[1]
+    cached = _STATIC_DOSES.get(rec, lang)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
     assert rec.dose is not None
 
     def text(value: Any) -> Any:
@@ -342,7 +342,7 @@ def _static_dose(rec: RecommendationSpec, lang: str) -> dict[str, Any]:
     dose["drug"] = {"name": text(rec.dose["drug"]["name"]), "atc": rec.dose["drug"].get("atc")}
     if "with" in rec.dose:
         dose["with"] = text(rec.dose["with"])
-    _STATIC_DOSES[(id(rec), lang)] = (rec, dose)
+    _STATIC_DOSES.put(rec, dose, lang)
     return dose
 
 

@@ -20,7 +20,7 @@ from .compile import CompiledGuideline, FactSpec
 from .errors import Diagnostic, FactsError
 from .loading import DEFAULT_LIMITS, Document, Limits, decode_source, parse_yaml, read_source
 from .templates import format_number
-from .units import parse_quantity_text
+from .units import IdentityCache, parse_quantity_text
 
 __all__ = ["Given", "validate_facts", "read_facts"]
 
@@ -115,7 +115,7 @@ def validate_facts(
 
 
 _SLOW = object()  # "not the common well-formed case: run the full check"
-_FAST_CACHE: dict[int, tuple[CompiledGuideline, dict[str, Callable[[Any, int], Any]]]] = {}
+_FAST_CACHE = IdentityCache()
 
 
 def _fast_checks(guideline: CompiledGuideline) -> dict[str, Callable[[Any, int], Any]]:
@@ -125,11 +125,11 @@ def _fast_checks(guideline: CompiledGuideline) -> dict[str, Callable[[Any, int],
     quantity in another unit, a date -- which then goes through the full check
     that explains the problem or records how the value was given.
     """
-    cached = _FAST_CACHE.get(id(guideline))
-    if cached is not None and cached[0] is guideline:
-        return cached[1]
+    cached = _FAST_CACHE.get(guideline)
+    if cached is not None:
+        return cached  # type: ignore[return-value]
     checks = {name: fn for name, spec in guideline.facts.items() if (fn := _fast_check(spec)) is not None}
-    _FAST_CACHE[id(guideline)] = (guideline, checks)
+    _FAST_CACHE.put(guideline, checks)
     return checks
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["Unit", "UnitSystem", "round_half_up", "parse_quantity_text", "normalise_unit"]
+__all__ = ["Unit", "UnitSystem", "round_half_up", "parse_quantity_text", "normalise_unit", "IdentityCache"]
 
 
 def normalise_unit(unit: str) -> str:
@@ -100,3 +101,26 @@ def parse_quantity_text(text: str) -> tuple[float, str] | None:
     if not match:
         return None
     return float(match.group(1).replace(",", ".")), match.group(2)
+
+
+class IdentityCache:
+    """Values derived from a (frozen, unhashable) object, kept as long as the object lives.
+
+    Keyed by ``id(obj)`` and ``part``; a weakref finalizer drops the entries
+    when the object is collected, so a process that loads many guidelines does
+    not keep them all alive, and a reused id never returns a stale value.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[int, str], object] = {}
+
+    def get(self, obj: object, part: str = "") -> object | None:
+        """The cached value for ``obj`` (and ``part``), or None."""
+        return self._values.get((id(obj), part))
+
+    def put(self, obj: object, value: object, part: str = "") -> None:
+        """Cache ``value`` for ``obj`` (and ``part``) until ``obj`` is collected."""
+        key = (id(obj), part)
+        if key not in self._values:
+            weakref.finalize(obj, self._values.pop, key, None)
+        self._values[key] = value
