@@ -364,11 +364,13 @@ def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any],
             except _Failure as failure:
                 raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col,
                                                   "eval.failed", failure.message)]) from None
-    return Recommendation(
-        id=rec.id, rule=rule.id, kind=rec.kind, text=text, strength=rec.strength, dose=dose,
-        schedule=rec.schedule, source=rec.source or rule.source, evidence=rec.evidence,
-        notes=rule.notes, _why=why,
-    )
+    # A frozen dataclass filled directly: its generated __init__ pays a
+    # frozen-attribute check per field, a measurable share of a whole evaluation.
+    made = object.__new__(Recommendation)
+    made.__dict__.update(id=rec.id, rule=rule.id, kind=rec.kind, text=text, strength=rec.strength, dose=dose,
+                         schedule=rec.schedule, source=rec.source or rule.source, evidence=rec.evidence,
+                         notes=rule.notes, _why=why)
+    return made
 
 
 class _Explainer:
@@ -384,7 +386,11 @@ class _Explainer:
         self.rows = rows
         self.lang = lang
         self.cache: dict[str, Value] = {}
-        self.producer = {out: t for t in guideline.tables.values() for out in t.outputs}
+
+    @cached_property
+    def producer(self) -> dict[str, TableSpec]:
+        """Which table gives each table output."""
+        return {out: t for t in self.g.tables.values() for out in t.outputs}
 
     @property
     def given(self) -> Mapping[str, Given]:
