@@ -9,12 +9,11 @@ its ``file:line:col``; nothing is compiled unless there are none.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .errors import Diagnostic
+from .errors import Diagnostic, did_you_mean
 from .expressions import CompiledExpression, NameInfo, compile_expression
 from .loading import Document, Limits
 from .templates import CompiledTemplate, compile_template
@@ -543,9 +542,8 @@ class _Compiler:
         if info is not None and info.values:
             for value in values:
                 if value not in info.values:
-                    close = difflib.get_close_matches(str(value), list(info.values), n=1)
                     self.error(path, "table.unknown-value", f"'{value}' is not a value of {inp.expr.text.strip()}",  # type: ignore[union-attr]
-                               f"did you mean '{close[0]}'?" if close else "values: " + ", ".join(info.values))
+                               did_you_mean(value, info.values, "values: " + ", ".join(info.values)))
         return Cell("values", values=values, text=str(cell))
 
     def _check_outputs(self, path: tuple[Any, ...], given: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
@@ -613,9 +611,8 @@ class _Compiler:
             self.text(path + ("dose", "drug", "name"), dose["drug"]["name"])
         for k, ev in enumerate(rec.get("evidence") or []):
             if ev not in evidence:
-                close = difflib.get_close_matches(ev, list(evidence), n=1)
                 self.error(path + ("evidence", k), "recommendation.unknown-evidence", f"no evidence with id '{ev}'",
-                           f"did you mean '{close[0]}'?" if close else "declare it under evidence")
+                           did_you_mean(ev, evidence, "declare it under evidence"))
         if len(templates) != len(texts):
             return None
         return RecommendationSpec(

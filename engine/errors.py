@@ -14,16 +14,24 @@ Two branches under one root:
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 __all__ = [
+    "did_you_mean",
     "Diagnostic",
     "EngineError",
     "GuidelineError",
     "FactsError",
     "EvaluationError",
 ]
+
+
+def did_you_mean(word: Any, choices: Iterable[str], otherwise: str = "") -> str:
+    """``did you mean 'x'?`` for the closest of ``choices``, else ``otherwise``."""
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1)
+    return f"did you mean '{close[0]}'?" if close else otherwise
 
 
 @dataclass(frozen=True, order=True)

@@ -24,7 +24,6 @@ Unknown is ``None`` at run time:
 from __future__ import annotations
 
 import ast
-import difflib
 import operator
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any, Callable, Mapping
 
 import simpleeval
 
+from .errors import did_you_mean
 from .functions import REGISTRY
 from .loading import DEFAULT_LIMITS, Limits
 
@@ -246,8 +246,7 @@ class _Checker:
         if info is None:
             if node.id in REGISTRY:
                 return self.problem(node, "expr.not-allowed", f"'{node.id}' is a function: call it with (...)")
-            close = difflib.get_close_matches(node.id, list(self.scope), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "declare it under facts or derived"
+            hint = did_you_mean(node.id, self.scope, "declare it under facts or derived")
             return self.problem(node, "expr.unknown-name", f"unknown name '{node.id}'", hint)
         return info.type
 
@@ -314,8 +313,7 @@ class _Checker:
     def _check_value(self, name: str, literal: ast.Constant) -> None:
         info = self.scope.get(name)
         if info and info.values and literal.value not in info.values:
-            close = difflib.get_close_matches(str(literal.value), list(info.values), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "values: " + ", ".join(info.values)
+            hint = did_you_mean(literal.value, info.values, "values: " + ", ".join(info.values))
             self.problem(literal, "expr.unknown-value", f"'{literal.value}' is not a value of {name}", hint)
 
     def visit_IfExp(self, node: ast.IfExp) -> str:
@@ -331,8 +329,7 @@ class _Checker:
                                 "functions: " + ", ".join(sorted(REGISTRY)))
         fn = REGISTRY.get(node.func.id)
         if fn is None:
-            close = difflib.get_close_matches(node.func.id, list(REGISTRY), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "functions: " + ", ".join(sorted(REGISTRY))
+            hint = did_you_mean(node.func.id, REGISTRY, "functions: " + ", ".join(sorted(REGISTRY)))
             return self.problem(node, "expr.unknown-function", f"unknown function '{node.func.id}'", hint)
         if node.keywords:
             return self.problem(node, "expr.not-allowed", f"{fn.name}() takes no named arguments")

@@ -10,14 +10,13 @@ implausible values, dates after the evaluation date. A fact that is absent or
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import reprlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .compile import CompiledGuideline, FactSpec
-from .errors import Diagnostic, FactsError
+from .errors import Diagnostic, FactsError, did_you_mean
 from .loading import DEFAULT_LIMITS, Document, Limits, decode_source, parse_yaml, read_source
 from .templates import format_number
 from .units import IdentityCache, parse_quantity_text
@@ -97,9 +96,8 @@ def validate_facts(
                     continue
         spec = guideline.facts.get(name) if isinstance(name, str) else None
         if spec is None:
-            close = difflib.get_close_matches(str(name), list(guideline.facts), n=1)
             problem((name,), "facts.unknown-name", f"unknown fact '{name}'",
-                    f"did you mean '{close[0]}'?" if close else "see the facts declared by the guideline", key=True)
+                    did_you_mean(name, guideline.facts, "see the facts declared by the guideline"), key=True)
             continue
         if raw is None:
             continue
@@ -247,8 +245,8 @@ def _check(spec: FactSpec, raw: Any, on: dt.date, lang: str) -> Given | str:
         return _quantity(spec, raw)
     if kind == "enum":
         if not isinstance(raw, str) or raw not in spec.values:
-            close = difflib.get_close_matches(str(raw), list(spec.values), n=1)
-            tail = f" (did you mean '{close[0]}'?)" if close else ""
+            suggestion = did_you_mean(raw, spec.values)
+            tail = f" ({suggestion})" if suggestion else ""
             return f"{_shown(raw)} is not one of {', '.join(spec.values)}{tail}"
         return Given(raw)
     if kind == "list":

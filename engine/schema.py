@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-from .errors import Diagnostic
+from .errors import Diagnostic, did_you_mean
 from .loading import Document
 
 __all__ = ["load_schema", "validate_document", "check_document"]
@@ -91,7 +91,7 @@ def _diagnostics(doc: Document, error: Any) -> Iterator[tuple[tuple[Any, ...], D
             allowed = set(leaf.schema.get("properties", {}))
             extras = [k for k in leaf.instance if k not in allowed]
             for key in extras:
-                hint = _did_you_mean(key, allowed)
+                hint = did_you_mean(key, allowed)
                 yield path + (key,), doc.diagnostic(
                     path + (key,), "schema.unknown-key", f"unknown key '{key}'", key=True,
                     hint=hint or f"allowed keys: {', '.join(sorted(allowed))}",
@@ -160,10 +160,3 @@ def _short(value: Any) -> str:
 
 def _kebab(name: str) -> str:
     return "".join("-" + c.lower() if c.isupper() else c for c in name)
-
-
-def _did_you_mean(word: str, choices: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f"did you mean '{close[0]}'?" if close else ""

@@ -19,6 +19,8 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .errors import did_you_mean
+
 __all__ = ["TemplateProblem", "CompiledTemplate", "compile_template", "format_number", "format_date", "UNKNOWN_WORD"]
 
 UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
@@ -330,13 +332,9 @@ def compile_template(
         return None, [TemplateProblem("template.syntax", f"template error: {exc.message}", exc.lineno or 1,
                                       "filters: " + ", ".join(sorted(env.filters)))]
     for name in sorted(used - available):
-        import difflib
-
-        close = difflib.get_close_matches(name, sorted(available), n=1)
-        line = _first_line_of(tree, name)
         problems.append(TemplateProblem(
-            "template.unknown-name", f"unknown variable '{name}' in template", line,
-            f"did you mean '{close[0]}'?" if close else "use a fact, derived value or table output name"))
+            "template.unknown-name", f"unknown variable '{name}' in template", _first_line_of(tree, name),
+            did_you_mean(name, available, "use a fact, derived value or table output name")))
     for node in tree.find_all(nodes.Getattr):
         if node.attr.startswith("_"):
             problems.append(TemplateProblem("template.not-allowed",
