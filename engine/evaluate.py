@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import simpleeval
 
@@ -20,7 +20,7 @@ from .errors import Diagnostic, EvaluationError
 from .expressions import CompiledExpression
 from .facts import Given, validate_facts
 from .loading import Document
-from .templates import TemplateRuntimeError, format_date, format_number
+from .templates import TemplateRuntimeError, format_date, format_number, localized
 from .units import IdentityCache, round_half_up
 
 __all__ = ["PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
@@ -328,16 +328,12 @@ def _all_names(guideline: CompiledGuideline) -> list[str]:
 _STATIC_DOSES = IdentityCache()
 
 
-def _static_dose(rec: RecommendationSpec, lang: str) -> dict[str, Any]:
+def _static_dose(rec: RecommendationSpec, lang: str, text: Callable[[Any], str]) -> dict[str, Any]:
     """The parts of a dose that do not depend on the patient, in ``lang`` (cached)."""
     cached = _STATIC_DOSES.get(rec, lang)
     if cached is not None:
         return cached  # type: ignore[return-value]
     assert rec.dose is not None
-
-    def text(value: Any) -> Any:
-        return (value.get(lang) or next(iter(value.values()))) if isinstance(value, dict) else value
-
     dose = {k: v for k, v in rec.dose.items() if k not in ("drug", "with")}
     dose["drug"] = {"name": text(rec.dose["drug"]["name"]), "atc": rec.dose["drug"].get("atc")}
     if "with" in rec.dose:
@@ -356,7 +352,7 @@ def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any],
                                           f"recommendation '{rec.id}': {exc}")]) from None
     dose = None
     if rec.dose is not None:
-        dose = dict(_static_dose(rec, lang))
+        dose = dict(_static_dose(rec, lang, why[2].text))
         dose["drug"] = dict(dose["drug"])
         for key, expr in rec.dose_exprs.items():
             try:
@@ -400,9 +396,7 @@ class _Explainer:
         return self._given
 
     def text(self, texts: Mapping[str, str] | Any) -> str:
-        if not isinstance(texts, dict):
-            return str(texts) if texts is not None else ""
-        return texts.get(self.lang) or texts.get(self.g.languages[0]) or ""
+        return localized(texts, self.lang, self.g.languages[0])
 
     def display(self, value: Any, unit: str | None, decimals: int | None = None) -> str:
         if value is None:

@@ -12,6 +12,7 @@ import json
 from typing import Any, Mapping
 
 from .evaluate import Result
+from .templates import format_number, localized
 
 __all__ = ["render", "FORMATS"]
 
@@ -88,8 +89,6 @@ def format_dose(dose: Mapping[str, Any] | None, lang: str) -> str:
     """One line describing a structured dose."""
     if not dose:
         return ""
-    from .templates import format_number
-
     w = _w(lang)
     parts = [dose["drug"]["name"]]
     if dose.get("amount") is not None:
@@ -128,8 +127,6 @@ def format_schedule(schedule: tuple[Mapping[str, Any], ...] | list[Any], lang: s
     for phase in schedule:
         text = _interval(phase["interval"], lang)
         if phase.get("amount") is not None:
-            from .templates import format_number
-
             text = f"{format_number(phase['amount'], lang)} {phase.get('unit', '')} " + text
         if phase.get("doses"):
             text = f"{phase['doses']} {w['doses']}: " + text
@@ -156,7 +153,7 @@ def format_source(source: Mapping[str, Any]) -> str:
 def _text(result: Result, explain: bool) -> str:
     w = _w(result.lang)
     g = result._guideline
-    title = (g.title.get(result.lang) or g.title.get(g.languages[0])) if g else result.guideline
+    title = _t(g.title, result) if g else result.guideline
     lines = [f"{title} — {result.guideline} v{result.version} ({w['evaluated']} {result.evaluated_on.isoformat()})", ""]
     lines.append(f"{w['recommendations']} ({len(result.recommendations)})")
     if not result.recommendations:
@@ -199,7 +196,8 @@ def _text(result: Result, explain: bool) -> str:
 
 
 def _t(texts: Mapping[str, str], result: Result) -> str:
-    return texts.get(result.lang) or next(iter(texts.values()), "")
+    primary = result._guideline.languages[0] if result._guideline else None
+    return localized(texts, result.lang, primary)
 
 
 def _fact_label(result: Result, name: str) -> str:
@@ -246,7 +244,7 @@ def _evidence_data(ev: Mapping[str, Any]) -> dict[str, Any]:
 def _markdown(result: Result, explain: bool) -> str:
     w = _w(result.lang)
     g = result._guideline
-    title = (g.title.get(result.lang) or "") if g else result.guideline
+    title = _t(g.title, result) if g else result.guideline
     out = [f"## {title}", "", f"`{result.guideline}` v{result.version} — {w['evaluated']} {result.evaluated_on.isoformat()}", ""]
     out.append(f"### {w['recommendations']} ({len(result.recommendations)})")
     out.append("")

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from .compile import CompiledGuideline
 from .render import format_dose, format_schedule, format_source
+from .templates import localized
 
 __all__ = ["show"]
 
@@ -108,9 +109,7 @@ class _Words:
 
 
 def _t(texts: Mapping[str, str] | None, lang: str) -> str:
-    if not texts:
-        return ""
-    return texts.get(lang) or next(iter(texts.values()))
+    return localized(texts or {}, lang)
 
 
 def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:

@@ -21,9 +21,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import did_you_mean
 
-__all__ = ["TemplateProblem", "CompiledTemplate", "compile_template", "format_number", "format_date", "UNKNOWN_WORD"]
+__all__ = ["localized", "TemplateProblem", "CompiledTemplate", "compile_template", "format_number", "format_date", "UNKNOWN_WORD"]
 
 UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
+
+
+def localized(texts: Any, lang: str, primary: str | None = None) -> str:
+    """The text in ``lang``, else in the ``primary`` language, else the first given ("" if none)."""
+    if not isinstance(texts, Mapping):
+        return "" if texts is None else str(texts)
+    return texts.get(lang) or (texts.get(primary) if primary else None) or next(iter(texts.values()), "")
 
 
 def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
