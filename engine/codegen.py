@@ -29,7 +29,7 @@ from .expressions import _RUNTIME_GLOBALS, _Gen
 from .intervals import intersect
 from .units import round_half_up
 
-__all__ = ["PlanFunction", "Slow", "build_plan"]
+__all__ = ["PlanFunction", "Slow", "build_plans"]
 
 PlanFunction = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]]]
 
@@ -236,28 +236,24 @@ def _fact_checks(g: CompiledGuideline, helpers: dict[str, Any]) -> list[ast.stmt
     return body
 
 
-def build_plan(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]],
-               *, validating: bool = False) -> PlanFunction:
-    """The guideline's derived values, tables and rule conditions as one function.
+def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]]
+                ) -> tuple[PlanFunction, Any]:
+    """The guideline's derived values, tables and rule conditions as one function, in two entries.
 
     ``lookup(table, keys)`` is the generic table matcher, used for tables whose
-    rows may overlap. The returned function takes the canonical fact values
-    (and ``today``) and returns (values, table rows, rule outcomes).
-
-    With ``validating``, the function instead takes the caller's raw facts,
-    the evaluation date's ordinal and the date, ``(f, t, today)``, checks each
-    fact on its common well-formed path, and raises :class:`Slow` for anything
-    else so the caller can run the full facts validation (which explains).
+    rows may overlap. The first function takes the canonical fact values (and
+    ``today``) as a dict ``v`` and returns (values, table rows, rule outcomes).
+    The second takes the caller's raw facts, the evaluation date's ordinal and
+    the date, ``(f, t, today)``, checks each fact on its common well-formed
+    path, and raises :class:`Slow` for anything else so the caller can run the
+    full facts validation (which explains). The decision statements are
+    generated once and shared by both.
     """
     helpers: dict[str, Any] = {"_round": round_half_up}
-    body: list[ast.stmt] = []
     names = list(g.facts) + ["today"]
-    if validating:
-        body.extend(_fact_checks(g, helpers))
-        body.append(_assign(_local("today"), _load("today")))
-    else:
-        for name in names:
-            body.append(_assign(_local(name), ast.Subscript(_load("v"), ast.Constant(name), ast.Load())))
+    reading = [_assign(_local(name), ast.Subscript(_load("v"), ast.Constant(name), ast.Load())) for name in names]
+    checking = _fact_checks(g, helpers) + [_assign(_local("today"), _load("today"))]
+    body: list[ast.stmt] = []
     tables: list[TableSpec] = []
     for step in g.plan:
         if isinstance(step, DerivedSpec):
@@ -277,17 +273,22 @@ def build_plan(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...
     values = ast.Dict([ast.Constant(n) for n in names], [_load(_local(n)) for n in names])
     rows = ast.Dict([ast.Constant(t.name) for t in tables], [_load(f"_row{i}") for i in range(len(tables))])
     body.append(ast.Return(ast.Tuple([values, rows, ast.Tuple(outcomes, ast.Load())], ast.Load())))
-    params = [ast.arg("f"), ast.arg("t"), ast.arg("today")] if validating else [ast.arg("v")]
+    functions = [_function("decide", ["v"], reading + body), _function("decide_checked", ["f", "t", "today"],
+                                                                       checking + body)]
+    module = ast.Module(body=functions, type_ignores=[])
+    ast.fix_missing_locations(module)
+    namespace: dict[str, Any] = {**_RUNTIME_GLOBALS, **helpers, "__builtins__": {}}
+    exec(compile(module, f"<guideline {g.id} plan>", "exec"), namespace)  # noqa: S102 - built from validated AST nodes only
+    return namespace["decide"], namespace["decide_checked"]
+
+
+def _function(name: str, params: list[str], body: list[ast.stmt]) -> ast.FunctionDef:
     function = ast.FunctionDef(
-        name="decide",
-        args=ast.arguments(posonlyargs=[], args=params, vararg=None, kwonlyargs=[], kw_defaults=[],
-                           kwarg=None, defaults=[]),
+        name=name,
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in params], vararg=None, kwonlyargs=[],
+                           kw_defaults=[], kwarg=None, defaults=[]),
         body=body, decorator_list=[], returns=None,
     )
     if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
         function.type_params = []
-    module = ast.Module(body=[function], type_ignores=[])
-    ast.fix_missing_locations(module)
-    namespace: dict[str, Any] = {**_RUNTIME_GLOBALS, **helpers, "__builtins__": {}}
-    exec(compile(module, f"<guideline {g.id} plan>", "exec"), namespace)  # noqa: S102 - built from validated AST nodes only
-    return namespace["decide"]
+    return function

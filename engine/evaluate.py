@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import simpleeval
 
+from .codegen import Slow
 from .compile import CompiledGuideline, DerivedSpec, RecommendationSpec, RuleSpec, TableSpec, Where
 from .errors import Diagnostic, EvaluationError
 from .expressions import CompiledExpression
@@ -23,7 +24,7 @@ from .loading import Document
 from .templates import TemplateRuntimeError, format_date, format_number, localized
 from .units import IdentityCache, round_half_up
 
-__all__ = ["PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
+__all__ = ["decide_facts", "PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
            "match_table"]
 
 RESULT_VERSION = "1.0"
@@ -273,6 +274,26 @@ def decide(guideline: CompiledGuideline, values: dict[str, Any], on: dt.date, pl
     return env, rows, outcomes
 
 
+def decide_facts(guideline: CompiledGuideline, facts: Any, on: dt.date, plan: Any, checked_plan: Any, *,
+                 doc: Document | None = None) -> tuple[dict[str, Any], dict[str, Any], tuple[Any, ...], Any]:
+    """Validate ``facts`` and decide: (values, table rows, rule outcomes, how facts were given).
+
+    Well-formed facts go through ``checked_plan`` (checks and decisions in one
+    function; "given" is then None, worked out later if needed); anything else
+    -- or a run-time failure -- through the full validation, which explains
+    problems, and the reference path, which locates failures.
+    """
+    if checked_plan is not None and doc is None and type(facts) is dict:
+        try:
+            env, rows, outcomes = checked_plan(facts, on.toordinal(), on)
+            return env, rows, outcomes, None
+        except (Slow, *PLAN_ERRORS):
+            pass
+    values, given = validate_facts(guideline, facts, on, doc=doc)
+    env, rows, outcomes = decide(guideline, values, on, plan)
+    return env, rows, outcomes, given
+
+
 def evaluate(
     guideline: CompiledGuideline,
     facts: Any,
@@ -289,20 +310,9 @@ def evaluate(
     ``checked_plan`` (engine.codegen, ``validating=True``) is tried first on
     well-formed facts; anything else goes through the full validation.
     """
-    decided = None
-    if checked_plan is not None and type(facts) is dict and doc is None:
-        try:
-            decided = checked_plan(facts, on.toordinal(), on)
-        except Exception:  # noqa: BLE001 - Slow or a plan failure: the full path below explains
-            decided = None
-    if decided is None:
-        values, given = validate_facts(guideline, facts, on, doc=doc)
-        decided = decide(guideline, values, on, plan)
-        explainer = _Explainer(guideline, decided[0], given, decided[1], lang)
-    else:
-        # How each fact was given (its unit) matters only for explanations: worked out on first use.
-        explainer = _Explainer(guideline, decided[0], None, decided[1], lang, facts=facts, on=on)
-    env, rows, outcomes = decided
+    env, rows, outcomes, given = decide_facts(guideline, facts, on, plan, checked_plan, doc=doc)
+    # On the fast path how each fact was given (its unit) is worked out only if an explanation needs it.
+    explainer = _Explainer(guideline, env, given, rows, lang, facts=facts, on=on)
     recommendations: list[Recommendation] = []
     for rule, outcome in zip(guideline.rules, outcomes):
         if outcome is True:

@@ -13,13 +13,13 @@ import datetime as dt
 import math
 import reprlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .compile import CompiledGuideline, FactSpec
 from .errors import Diagnostic, FactsError, did_you_mean
 from .loading import DEFAULT_LIMITS, Document, Limits, decode_source, parse_yaml, read_source
 from .templates import format_number
-from .units import IdentityCache, parse_quantity_text
+from .units import parse_quantity_text
 
 __all__ = ["Given", "validate_facts", "read_facts"]
 
@@ -78,22 +78,7 @@ def validate_facts(
         raise FactsError(problems)
     values: dict[str, Any] = dict.fromkeys(guideline.facts)
     given: dict[str, Given] = {}
-    fast = _fast_checks(guideline)
-    today = on.toordinal()
     for name, raw in facts.items():
-        if raw is None:
-            if name in values:
-                continue
-        else:
-            check = fast.get(name) if type(name) is str else None
-            if check is not None:
-                value = check(raw, today)
-                if value is not _SLOW:
-                    if type(value) is Given:
-                        given[name] = value
-                        value = value.value
-                    values[name] = value
-                    continue
         spec = guideline.facts.get(name) if isinstance(name, str) else None
         if spec is None:
             problem((name,), "facts.unknown-name", f"unknown fact '{name}'",
@@ -110,81 +95,6 @@ def validate_facts(
     if problems:
         raise FactsError(problems)
     return values, given
-
-
-_SLOW = object()  # "not the common well-formed case: run the full check"
-_FAST_CACHE = IdentityCache()
-
-
-def _fast_checks(guideline: CompiledGuideline) -> dict[str, Callable[[Any, int], Any]]:
-    """Per fact, a check for the common well-formed value (cached per guideline).
-
-    It returns the canonical value, or _SLOW for anything else -- an error, a
-    quantity in another unit, a date -- which then goes through the full check
-    that explains the problem or records how the value was given.
-    """
-    cached = _FAST_CACHE.get(guideline)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
-    checks = {name: fn for name, spec in guideline.facts.items() if (fn := _fast_check(spec)) is not None}
-    _FAST_CACHE.put(guideline, checks)
-    return checks
-
-
-def _fast_check(spec: FactSpec) -> Callable[[Any, int], Any] | None:
-    """``check(raw, today_ordinal)`` for the common well-formed value of ``spec``."""
-    low = -math.inf if spec.range[0] is None else spec.range[0]
-    high = math.inf if spec.range[1] is None else spec.range[1]
-    if spec.type == "boolean":
-        return lambda raw, _: raw if raw is True or raw is False else _SLOW
-    if spec.type == "enum":
-        allowed = frozenset(spec.values)
-        return lambda raw, _: raw if type(raw) is str and raw in allowed else _SLOW
-    if spec.type == "list":
-        allowed = frozenset(spec.values)
-
-        def listed(raw: Any, _: int) -> Any:
-            if type(raw) is list and all(type(v) is str and v in allowed for v in raw) and len(set(raw)) == len(raw):
-                return tuple(raw)
-            return _SLOW
-
-        return listed
-    if spec.type == "date":
-        future_ok = spec.allow_future
-
-        def date(raw: Any, today: int) -> Any:
-            if type(raw) is str and len(raw) == 10:
-                try:
-                    day = dt.date.fromisoformat(raw)
-                except ValueError:
-                    return _SLOW
-                if future_ok or day.toordinal() <= today:
-                    return day
-            return _SLOW
-
-        return date
-    if spec.type == "integer":
-        return lambda raw, _: raw if type(raw) is int and low <= raw <= high else _SLOW
-    if spec.type == "number":
-        return lambda raw, _: raw if (type(raw) is int or type(raw) is float) and low <= raw <= high else _SLOW
-    if spec.type == "quantity" and spec.units is not None:
-        canonical = spec.units.canonical
-        others = {u.name: u for u in spec.units.units if u.name != canonical}
-
-        def quantity(raw: Any, _: int) -> Any:
-            if type(raw) is dict and len(raw) == 2:
-                value, unit = raw.get("value"), raw.get("unit")
-                if (type(value) is int or type(value) is float) and math.isfinite(value):
-                    if unit == canonical:
-                        return value if low <= value <= high else _SLOW
-                    other = others.get(unit)
-                    if other is not None:
-                        converted = other.convert(value)
-                        return Given(converted, unit, value) if low <= converted <= high else _SLOW
-            return _SLOW
-
-        return quantity
-    return None
 
 
 def _hint(spec: FactSpec) -> str:

@@ -15,9 +15,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .compile import CompiledGuideline, compile_document
 from .errors import Diagnostic, GuidelineError
-from .codegen import Slow, build_plan
-from .evaluate import PLAN_ERRORS, Result, decide, evaluate, match_table
-from .facts import validate_facts
+from .codegen import build_plans
+from .evaluate import Result, decide_facts, evaluate, match_table
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
 
 __all__ = ["Guideline", "Decisions", "load", "load_text", "check_text", "run_pipeline"]
@@ -63,9 +62,9 @@ class Guideline:
         self._compiled = compiled
         self._limits = limits
         # The whole plan as one function (rebuilt, never pickled: see __reduce__).
-        self._plan = build_plan(compiled, _match_outputs)
-        # The same plan preceded by inline checks of well-formed facts (decide's fast path).
-        self._checked_plan = build_plan(compiled, _match_outputs, validating=True)
+        # The whole plan as one function, plain and preceded by inline checks of
+        # well-formed facts (the fast path of decide and evaluate).
+        self._plan, self._checked_plan = build_plans(compiled, _match_outputs)
         self._rule_ids = tuple(rule.id for rule in compiled.rules)
 
     @property
@@ -119,16 +118,7 @@ class Guideline:
         Facts are validated exactly as by :meth:`evaluate`.
         """
         day = on or dt.date.today()
-        if type(facts) is dict:
-            try:
-                env, rows, outcomes = self._checked_plan(facts, day.toordinal(), day)
-                return Decisions(env, rows, self._rule_ids, outcomes)
-            except Slow:
-                pass  # not the common shape: the full validation below explains what is wrong
-            except PLAN_ERRORS:
-                pass  # the step-by-step path below locates the failure
-        values, _ = validate_facts(self._compiled, facts, day)
-        env, rows, outcomes = decide(self._compiled, values, day, self._plan)
+        env, rows, outcomes, _ = decide_facts(self._compiled, facts, day, self._plan, self._checked_plan)
         return Decisions(env, rows, self._rule_ids, outcomes)
 
     def evaluate_many(self, patients: Iterable[Mapping[str, Any]], *, on: dt.date | None = None,
