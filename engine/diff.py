@@ -289,20 +289,19 @@ def _probe_facts(g: CompiledGuideline, bounds: dict[str, set[float]]) -> dict[st
     return {name: sorted(values) for name, values in probes.items()}
 
 
-def _derived_probes(g: CompiledGuideline, bounds: dict[str, set[float]]) -> dict[str, list[float]]:
-    """Derived values that are given directly by a fact when known (e.g. a measured clearance)."""
-    out: dict[str, list[float]] = {}
-    for name, spec in g.derived.items():
-        tree = spec.expr.tree.body
-        # Pattern `fact if known(fact) else ...`: probing the fact probes the derived value.
-        if isinstance(tree, ast.IfExp) and isinstance(tree.body, ast.Name) and tree.body.id in g.facts:
-            fact = tree.body.id
-            low, high = g.facts[fact].range
-            for bound in bounds.get(name, ()):
-                for x in (round(bound - 0.1, 6), bound, round(bound + 0.1, 6)):
-                    if (low is None or x >= low) and (high is None or x <= high):
-                        out.setdefault(fact, []).append(x)
-    return out
+def _all_bounds(old: CompiledGuideline, new: CompiledGuideline) -> dict[str, set[float]]:
+    """Bounds of both versions; a derived value given directly by a fact when known
+    (``fact if known(fact) else ...``, e.g. a measured clearance) lends its bounds to that fact."""
+    bounds: dict[str, set[float]] = {}
+    for g in (old, new):
+        for name, values in _bounds(g).items():
+            bounds.setdefault(name, set()).update(values)
+    for g in (old, new):
+        for name, spec in g.derived.items():
+            tree = spec.expr.tree.body
+            if isinstance(tree, ast.IfExp) and isinstance(tree.body, ast.Name) and tree.body.id in g.facts:
+                bounds.setdefault(tree.body.id, set()).update(bounds.get(name, ()))
+    return bounds
 
 
 def _quantity(spec: FactSpec, canonical: float, unit_index: int) -> tuple[Any, str]:
@@ -322,16 +321,11 @@ class _Patient:
     probe: tuple[str, float, str] | None = None
 
 
-def _cohort(old: Guideline, new: Guideline, baselines: list[tuple[str, dict[str, Any], dt.date]]) -> list[_Patient]:
+def _cohort(new: Guideline, baselines: list[tuple[str, dict[str, Any], dt.date]],
+            bounds: dict[str, set[float]]) -> list[_Patient]:
     """Deterministic boundary cohort: each baseline, varied one numeric fact at a time
     around every bound of either version, in every accepted unit."""
-    bounds: dict[str, set[float]] = {}
-    for g in (old.compiled, new.compiled):
-        for name, values in _bounds(g).items():
-            bounds.setdefault(name, set()).update(values)
     probes = _probe_facts(new.compiled, bounds)
-    for fact, values in _derived_probes(new.compiled, bounds).items():
-        probes[fact] = sorted(set(probes.get(fact, [])) | set(values))
     patients = []
     for (label, base, day), (fact, values) in itertools.product(baselines, probes.items()):
         spec = new.compiled.facts.get(fact)
@@ -433,7 +427,7 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
                     old_data: Mapping[str, Any] | None = None, new_data: Mapping[str, Any] | None = None
                     ) -> DiffReport:
     """Structural diff and clinical impact of going from ``old`` to ``new``."""
-    from .lint.versioning import _bumped, _enough, _semver, suggest_bump
+    from .lint.versioning import bump_check
 
     changes = structural_diff(old.compiled, new.compiled)
     impact = Impact()
@@ -442,7 +436,8 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
         [("generated patient", {}, dt.date.today())]
     patients = [_Patient(f"case {label}", facts, day) for label, facts, day in case_list]
     impact.case_patients = len(patients)
-    generated = _cohort(old, new, baselines)
+    bounds = _all_bounds(old.compiled, new.compiled)
+    generated = _cohort(new, baselines, bounds)
     impact.generated_patients = len(generated)
     refused: set[str] = set()
     for patient in patients + generated:
@@ -453,20 +448,13 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
         change = _compare(patient, before, after)
         if change is not None:
             impact.changes.append(change)
-    bound_points = {(fact, value) for g in (old.compiled, new.compiled) for fact, values in _bounds(g).items()
-                    for value in values}
-    # A derived value probed through the fact that gives it (see _derived_probes).
-    for g in (old.compiled, new.compiled):
-        for name, spec in g.derived.items():
-            tree = spec.expr.tree.body
-            if isinstance(tree, ast.IfExp) and isinstance(tree.body, ast.Name):
-                bound_points |= {(tree.body.id, v) for f, v in set(bound_points) if f == name}
+    bound_points = {(name, value) for name, values in bounds.items() for value in values}
     impact.bands = _bands(impact.changes, generated, bound_points, refused)
-    bump = suggest_bump(dict(old_data or {}), dict(new_data or {})) if old_data is not None else None
-    old_v, new_v = _semver(old.version), _semver(new.version)
-    bumped = bump is None or _enough(old_v, new_v, bump)
-    if bump is not None and not bumped:
+    check = bump_check(dict(old_data or {}), dict(new_data or {})) if old_data is not None else None
+    bump = check.needed if check else None
+    bumped = check is None or check.enough
+    if check is not None and not check.enough:
         changes.insert(0, Change("metadata", "version", "changed",
                                  (f"content changed but version {new.version} is not bumped "
-                                  f"(a {bump} change: {_bumped(old_v, bump)})",)))
+                                  f"(a {bump} change: {check.wanted})",)))
     return DiffReport(old_label, new_label, old.version, new.version, changes, impact, bump, bumped)

@@ -145,7 +145,7 @@ class CompiledTemplate:
             except Exception:  # noqa: BLE001 - anything unusual: Jinja renders it and reports
                 out = None
             if out is not None and len(out) <= max_chars:
-                return " ".join(out.split()) if "\n" not in self.text else out.strip()
+                return self._tidy(out)
         try:
             # shared=True: the context reads the caller's mapping instead of
             # copying it for each text (texts cannot assign: see compile_template).
@@ -159,6 +159,10 @@ class CompiledTemplate:
             raise TemplateRuntimeError(f"template failed: {type(exc).__name__}: {exc}") from None
         if len(out) > max_chars:
             raise TemplateRuntimeError(f"template output is {len(out)} characters, more than {max_chars}")
+        return self._tidy(out)
+
+    def _tidy(self, out: str) -> str:
+        """One-line texts lose the line breaks of folded YAML; multi-line ones keep them."""
         return " ".join(out.split()) if "\n" not in self.text else out.strip()
 
     def __reduce__(self) -> tuple[Any, ...]:

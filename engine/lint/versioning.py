@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic
 from ..loading import parse_yaml, read_source
 
-__all__ = ["version_findings", "suggest_bump", "read_revision"]
+__all__ = ["version_findings", "suggest_bump", "read_revision", "BumpCheck", "bump_check"]
 
 _CLINICAL = ("derived", "tables", "rules", "facts")
 
@@ -84,35 +85,55 @@ def version_findings(path: Path | str, rev: str) -> list[Diagnostic]:
     new = doc.data
     if not isinstance(old, dict) or not isinstance(new, dict):
         return []
-    bump = suggest_bump(old, new)
-    old_v, new_v = _semver(old.get("version", "")), _semver(new.get("version", ""))
-    if new_v < old_v:
+    check = bump_check(old, new)
+    if check.decreased:
         return [doc.diagnostic(("version",), "version-decreased",
                                f"version {new.get('version')} is lower than {old.get('version')} at {rev}",
                                severity="error")]
-    if bump is None or new_v > old_v and _enough(old_v, new_v, bump):
+    if check.enough:
         return []
-    wanted = _bumped(old_v, bump)
-    if new_v == old_v:
+    if check.new == check.old:
         return [doc.diagnostic(("version",), "version-not-bumped",
                                f"content changed since {rev} but version is still {new.get('version')}",
-                               hint=f"a {bump} change: set version: {wanted}", severity="error")]
+                               hint=f"a {check.needed} change: set version: {check.wanted}", severity="error")]
     return [doc.diagnostic(("version",), "version-bump-too-small",
-                           f"a {bump} change needs at least {wanted}, version is {new.get('version')}",
-                           hint=f"set version: {wanted}", severity="error")]
+                           f"a {check.needed} change needs at least {check.wanted}, version is {new.get('version')}",
+                           hint=f"set version: {check.wanted}", severity="error")]
 
 
-def _bumped(v: tuple[int, int, int], bump: str) -> str:
-    if bump == "major":
-        return f"{v[0] + 1}.0.0"
-    if bump == "minor":
-        return f"{v[0]}.{v[1] + 1}.0"
-    return f"{v[0]}.{v[1]}.{v[2] + 1}"
+@dataclass(frozen=True)
+class BumpCheck:
+    """The bump a change needs, and whether the new version makes it."""
+
+    needed: str | None  # major | minor | patch, or None when no content changed
+    old: tuple[int, int, int]
+    new: tuple[int, int, int]
+
+    @property
+    def decreased(self) -> bool:
+        """The new version is lower than the old one."""
+        return self.new < self.old
+
+    @property
+    def enough(self) -> bool:
+        """No content change, or the version moved at least as much as needed."""
+        if self.needed == "major":
+            return self.new[0] > self.old[0]
+        if self.needed == "minor":
+            return self.new[:2] > self.old[:2]
+        return self.needed is None or self.new > self.old
+
+    @property
+    def wanted(self) -> str:
+        """The smallest version that makes the needed bump."""
+        major, minor, patch = self.old
+        if self.needed == "major":
+            return f"{major + 1}.0.0"
+        if self.needed == "minor":
+            return f"{major}.{minor + 1}.0"
+        return f"{major}.{minor}.{patch + 1}"
 
 
-def _enough(old: tuple[int, int, int], new: tuple[int, int, int], bump: str) -> bool:
-    if bump == "major":
-        return new[0] > old[0]
-    if bump == "minor":
-        return new[:2] > old[:2]
-    return new > old
+def bump_check(old: dict[str, Any], new: dict[str, Any]) -> BumpCheck:
+    """Compare two loaded guideline documents' content and versions."""
+    return BumpCheck(suggest_bump(old, new), _semver(old.get("version", "")), _semver(new.get("version", "")))
