@@ -211,8 +211,6 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     from .lint.versioning import version_findings
 
     if args.list_checks:
-        from .lint import provenance, rules, tables, usage  # noqa: F401 - registers the checks
-
         stdout.write("\n\n".join(f"{c.id} ({c.severity})\n    " + c.doc.replace("\n", "\n    ")
                                   for c in sorted(CHECKS.values(), key=lambda c: c.id)) + "\n")
         return EXIT_OK

@@ -86,8 +86,6 @@ def _suppressed(finding: Diagnostic, doc: Document) -> tuple[bool, Diagnostic | 
 
 def run_checks(ctx: Context, only: set[str] | None = None) -> list[Diagnostic]:
     """Every finding of every (or the selected) check, minus the ignored ones."""
-    from . import provenance, rules, tables, usage  # noqa: F401 - registers the checks
-
     findings: list[Diagnostic] = list(ctx.guideline.warnings)
     for check_ in CHECKS.values():
         if only is None or check_.id in only:
@@ -120,3 +118,8 @@ def lint_file(path: str | Path) -> tuple[list[Diagnostic], bool]:
     if text is None:
         return problems, False
     return lint_text(text, str(path))
+
+
+# The check modules register themselves in CHECKS when imported; they import
+# Context and check from here, so they come last.
+from . import provenance, rules, tables, usage  # noqa: E402, F401
