@@ -25,7 +25,7 @@ from .compile import CompiledGuideline, FactSpec
 from .errors import EngineError, FactsError
 from .evaluate import to_json_value
 from .guideline import Guideline
-from .templates import format_number
+from .formatting import format_number
 
 __all__ = ["Change", "Impact", "DiffReport", "diff_guidelines"]
 

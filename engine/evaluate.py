@@ -21,7 +21,8 @@ from .errors import Diagnostic, EvaluationError
 from .expressions import CompiledExpression
 from .facts import Given, validate_facts
 from .loading import Document
-from .templates import TemplateRuntimeError, format_date, format_number, localized
+from .formatting import format_date, format_number, localized
+from .templates import TemplateRuntimeError
 from .units import IdentityCache, round_half_up
 
 __all__ = ["decide_facts", "PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from .compile import CompiledGuideline, FactSpec
 from .errors import Diagnostic, FactsError, did_you_mean
 from .loading import DEFAULT_LIMITS, Document, Limits, decode_source, parse_yaml, read_source
-from .templates import format_number
+from .formatting import format_number
 from .units import parse_quantity_text
 
 __all__ = ["Given", "validate_facts", "read_facts"]

@@ -12,7 +12,7 @@ import json
 from typing import Any, Mapping
 
 from .evaluate import Result
-from .templates import format_number, localized
+from .formatting import format_number, localized
 
 __all__ = ["render", "FORMATS"]
 

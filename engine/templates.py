@@ -9,7 +9,6 @@ so that error is found by the author, not by a patient.
 
 from __future__ import annotations
 
-import datetime as dt
 import marshal
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,53 +18,11 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import textgen
 from .errors import did_you_mean
+from .formatting import UNKNOWN_WORD, format_date, format_number, localized, tidy_text
 
 __all__ = ["localized", "TemplateProblem", "CompiledTemplate", "compile_template", "format_number", "format_date", "UNKNOWN_WORD"]
-
-UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
-
-
-def localized(texts: Any, lang: str, primary: str | None = None) -> str:
-    """The text in ``lang``, else in the ``primary`` language, else the first given ("" if none)."""
-    if not isinstance(texts, Mapping):
-        return "" if texts is None else str(texts)
-    return texts.get(lang) or (texts.get(primary) if primary else None) or next(iter(texts.values()), "")
-
-
-def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
-    """A number as a clinician reads it in ``lang`` (decimal comma in French)."""
-    if value is None:
-        return UNKNOWN_WORD.get(lang, "unknown")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if decimals is None:
-        text = f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-    else:
-        text = f"{value:.{decimals}f}"
-    if lang == "fr":
-        text = text.replace(".", ",")
-        whole, _, frac = text.partition(",")
-        sign = "-" if whole.startswith("-") else ""
-        digits = whole.lstrip("-")
-        if len(digits) > 4:  # French groups thousands with a (narrow) space from 10 000 on
-            groups = []
-            while digits:
-                groups.insert(0, digits[-3:])
-                digits = digits[:-3]
-            digits = "\u202f".join(groups)
-        text = sign + digits + ("," + frac if frac else "")
-    return text
-
-
-def format_date(value: Any, lang: str) -> str:
-    """A date as written in ``lang`` (27/11/2026 in French, 2026-11-27 otherwise)."""
-    if value is None:
-        return UNKNOWN_WORD.get(lang, "unknown")
-    if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y") if lang == "fr" else value.isoformat()
-    return str(value)
-
 
 _MAX_PRODUCT_CHARS = 100_000
 _MAX_EXPONENT = 100
@@ -133,7 +90,12 @@ class CompiledTemplate:
     template: Any = field(repr=False, compare=False)
     code: Any = field(default=None, repr=False, compare=False)  # Jinja's compiled Python code object
     static: str | None = field(default=None, compare=False)  # the output, when the text uses no variable
-    fast: Any = field(default=None, repr=False, compare=False)  # direct renderer for simple texts
+    text_code: Any = field(default=None, repr=False, compare=False)  # the text translated to Python (textgen)
+    fast: Any = field(default=None, repr=False, compare=False)  # its render(env) function
+
+    def __post_init__(self) -> None:
+        if self.text_code is not None and self.fast is None:
+            object.__setattr__(self, "fast", textgen.load_function(self.text_code))
 
     def render(self, context: Mapping[str, Any], max_chars: int) -> str:
         """Render with ``context``; refuses sandbox violations and oversized output."""
@@ -145,7 +107,7 @@ class CompiledTemplate:
             except Exception:  # noqa: BLE001 - anything unusual: Jinja renders it and reports
                 out = None
             if out is not None and len(out) <= max_chars:
-                return self._tidy(out)
+                return out  # already tidied by the translated code
         try:
             # shared=True: the context reads the caller's mapping instead of
             # copying it for each text (texts cannot assign: see compile_template).
@@ -163,12 +125,14 @@ class CompiledTemplate:
 
     def _tidy(self, out: str) -> str:
         """One-line texts lose the line breaks of folded YAML; multi-line ones keep them."""
-        return " ".join(out.split()) if "\n" not in self.text else out.strip()
+        return tidy_text(out, "\n" not in self.text)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Jinja's code object travels as marshal bytes: restoring it skips
-        # parsing and code generation (same Python version only, see cache.py).
-        return (_restore, (self.lang, self.text, self.names, marshal.dumps(self.code), self.static))
+        # Jinja's code object and the translated text travel as marshal bytes:
+        # restoring them skips parsing and code generation (same Python
+        # version only, see cache.py).
+        return (_restore, (self.lang, self.text, self.names, marshal.dumps(self.code), self.static,
+                           textgen.dumps(self.text_code)))
 
     @property
     def branches(self) -> tuple[str, ...]:
@@ -230,96 +194,10 @@ def _from_code(lang: str, code: Any) -> Any:
     return env.template_class.from_code(env, code, env.make_globals(None))
 
 
-def _restore(lang: str, text: str, names: frozenset[str], code: bytes, static: str | None = None
-             ) -> CompiledTemplate:
+def _restore(lang: str, text: str, names: frozenset[str], code: bytes, static: str | None = None,
+             text_code: Any = None) -> CompiledTemplate:
     loaded = marshal.loads(code)
-    fast = _direct_renderer(environment(lang).parse(text), lang) if static is None else None
-    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded, static, fast)
-
-
-# --- direct rendering of simple texts ---------------------------------------------
-# Most texts are words, {{ name }}, {{ name | num(1) }} and {% if %} on simple
-# tests. For those, a tree of small closures built from the parsed template
-# renders without Jinja's per-call context machinery. Anything else -- and any
-# error -- goes to Jinja itself; a test checks that both give the same text.
-
-_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-            "gteq": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lteq": lambda a, b: a <= b,
-            "in": lambda a, b: a in b, "notin": lambda a, b: a not in b}
-
-
-class _Unsupported(Exception):
-    pass
-
-
-def _direct_renderer(tree: nodes.Template, lang: str) -> Any:
-    """A function env -> text equivalent to the template, or None if it uses more than the simple subset."""
-    unknown = UNKNOWN_WORD.get(lang, "unknown")
-
-    def expr(node: nodes.Node) -> Any:
-        if isinstance(node, nodes.Name) and node.ctx == "load":
-            name = node.name
-            return lambda env: env[name]
-        if isinstance(node, nodes.Const):
-            value = node.value
-            return lambda env: value
-        if isinstance(node, nodes.Filter) and node.name in ("num", "date") and node.node is not None \
-                and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None \
-                and all(isinstance(a, nodes.Const) for a in node.args):
-            inner = expr(node.node)
-            args = [a.value for a in node.args]
-            if node.name == "num":
-                return lambda env: format_number(inner(env), lang, *args)
-            return lambda env: format_date(inner(env), lang)
-        if isinstance(node, nodes.Compare) and len(node.ops) == 1 and node.ops[0].op in _COMPARE:
-            left, right, op = expr(node.expr), expr(node.ops[0].expr), _COMPARE[node.ops[0].op]
-            return lambda env: op(left(env), right(env))
-        if isinstance(node, nodes.Not):
-            inner = expr(node.node)
-            return lambda env: not inner(env)
-        if isinstance(node, nodes.And):
-            a, b = expr(node.left), expr(node.right)
-            return lambda env: a(env) and b(env)
-        if isinstance(node, nodes.Or):
-            a, b = expr(node.left), expr(node.right)
-            return lambda env: a(env) or b(env)
-        if isinstance(node, nodes.List) and all(isinstance(i, nodes.Const) for i in node.items):
-            items = [i.value for i in node.items]
-            return lambda env: items
-        raise _Unsupported
-
-    def block(body: list[nodes.Node]) -> list[Any]:
-        pieces: list[Any] = []
-        for node in body:
-            if isinstance(node, nodes.Output):
-                for item in node.nodes:
-                    if isinstance(item, nodes.TemplateData):
-                        text = item.data
-                        pieces.append(lambda env, text=text: text)
-                    else:
-                        value = expr(item)
-                        pieces.append(lambda env, value=value: unknown if (v := value(env)) is None else str(v))
-            elif isinstance(node, nodes.If):
-                branches = [(expr(node.test), block(node.body))]
-                branches += [(expr(e.test), block(e.body)) for e in node.elif_]
-                fallback = block(node.else_)
-
-                def choose(env: Any, branches: Any = branches, fallback: Any = fallback) -> str:
-                    for test, parts in branches:
-                        if test(env):
-                            return "".join(p(env) for p in parts)
-                    return "".join(p(env) for p in fallback)
-
-                pieces.append(choose)
-            else:
-                raise _Unsupported
-        return pieces
-
-    try:
-        parts = block(tree.body)
-    except _Unsupported:
-        return None
-    return lambda env: "".join(p(env) for p in parts)
+    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded, static, textgen.loads(text_code))
 
 
 def compile_template(
@@ -360,14 +238,16 @@ def compile_template(
                                             "texts use {{ name }}, filters, {% if %} and {% for %} only"))
     if problems:
         return None, problems
+    plain = all(isinstance(n, (nodes.Output, nodes.TemplateData)) for n in tree.find_all(nodes.Node))
+    # Translated before Jinja compiles: Jinja's optimizer rewrites the tree in place.
+    text_code = None if plain else textgen.translate(tree, lang, one_line="\n" not in text)
     code = env.compile(tree)
     template = _from_code(lang, code)
     static = None
-    if all(isinstance(n, (nodes.Output, nodes.TemplateData)) for n in tree.find_all(nodes.Node)):
+    if plain:
         # Plain text: rendered once here, never again per patient.
         static = CompiledTemplate(lang, text, frozenset(), template, code).render({}, max_chars)
-    fast = _direct_renderer(tree, lang) if static is None else None
-    return CompiledTemplate(lang, text, frozenset(used), template, code, static, fast), []
+    return CompiledTemplate(lang, text, frozenset(used), template, code, static, text_code), []
 
 
 _REFUSED_TAGS = [

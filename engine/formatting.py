@@ -1,0 +1,85 @@
+"""Numbers, dates and texts as a clinician reads them in each language.
+
+Shared by the templates (Jinja filters and translated texts), the result's
+displayed values, the diff and the error messages, so ``3,5`` is written the
+same way everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Mapping
+
+__all__ = ["UNKNOWN_WORD", "localized", "format_number", "format_date", "fold_line", "tidy_text"]
+
+UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
+
+
+def localized(texts: Any, lang: str, primary: str | None = None) -> str:
+    """The text in ``lang``, else in the ``primary`` language, else the first given ("" if none)."""
+    if not isinstance(texts, Mapping):
+        return "" if texts is None else str(texts)
+    return texts.get(lang) or (texts.get(primary) if primary else None) or next(iter(texts.values()), "")
+
+
+def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
+    """A number as a clinician reads it in ``lang`` (decimal comma in French).
+
+    French groups the thousands with a narrow no-break space from 10 000 on.
+    This runs for most numbers of most texts: the common case (no grouping)
+    returns early.
+    """
+    kind = type(value)
+    if kind is float:
+        text = f"{value:.6f}".rstrip("0").rstrip(".") if decimals is None else f"{value:.{decimals}f}"
+    elif kind is int:
+        text = str(value) if decimals is None else f"{value:.{decimals}f}"
+    elif value is None:
+        return UNKNOWN_WORD.get(lang, "unknown")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    else:  # a subclass of int or float
+        return format_number(float(value) if isinstance(value, float) else int(value), lang, decimals)
+    if lang != "fr":
+        return text
+    point = text.find(".")
+    whole = text if point < 0 else text[:point]
+    if len(whole) - (whole[:1] == "-") <= 4:
+        return text if point < 0 else whole + "," + text[point + 1:]
+    sign = "-" if whole[:1] == "-" else ""
+    digits = whole.lstrip("-")
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return sign + "\u202f".join(groups) + ("" if point < 0 else "," + text[point + 1:])
+
+
+def format_date(value: Any, lang: str) -> str:
+    """A date as written in ``lang`` (27/11/2026 in French, 2026-11-27 otherwise)."""
+    if value is None:
+        return UNKNOWN_WORD.get(lang, "unknown")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y") if lang == "fr" else value.isoformat()
+    return str(value)
+
+
+_BREAKS = re.compile(r"[ \t\r\n]{2,}|[\t\r\n]")
+
+
+def fold_line(text: str) -> str:
+    """A one-line text: runs of spaces, tabs and line breaks become one space; ends are trimmed.
+
+    Only ASCII white space is folded: the no-break spaces of French typography
+    (``10\u202f000``, ``\xa0:``) are part of the text. Most texts need no
+    folding at all, which four substring tests find quickly.
+    """
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text:
+        text = _BREAKS.sub(" ", text)
+    return text.strip(" ")
+
+
+def tidy_text(text: str, one_line: bool) -> str:
+    """How a rendered text is cleaned: folded to one line, or (multi-line texts) trimmed at both ends."""
+    return fold_line(text) if one_line else text.strip(" \t\r\n")
