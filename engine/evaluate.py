@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import simpleeval
 
 from .codegen import Slow
-from .compile import CompiledGuideline, DerivedSpec, RecommendationSpec, RuleSpec, TableSpec, Where
+from .compile import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
 from .errors import Diagnostic, EvaluationError
 from .expressions import CompiledExpression
 from .facts import Given, validate_facts
@@ -315,17 +315,20 @@ def evaluate(
     # On the fast path how each fact was given (its unit) is worked out only if an explanation needs it.
     explainer = _Explainer(guideline, env, given, rows, lang, facts=facts, on=on)
     recommendations: list[Recommendation] = []
-    for rule, outcome in zip(guideline.rules, outcomes):
+    for outcome, (condition, ordered, makers) in zip(outcomes, _makers(guideline, lang)):
         if outcome is True:
-            why = (rule.when.text.strip(), rule.when.ordered, explainer)
-            for rec in rule.then:
-                recommendations.append(_recommend(rule, rec, env, why, lang, max_output_chars))
+            why = (condition, ordered, explainer)
+            for maker in makers:
+                recommendations.append(maker.make(env, why, max_output_chars))
     # Undetermined rules, statuses and explanations are built from the trace on first use.
-    return Result(
+    # A frozen dataclass filled directly: its generated __init__ pays a
+    # frozen-attribute check per field, a measurable share of a whole evaluation.
+    result = object.__new__(Result)
+    result.__dict__.update(
         guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
-        recommendations=tuple(recommendations), tables=rows, _guideline=guideline, _explainer=explainer,
-        _outcomes=tuple(outcomes),
-    )
+        recommendations=tuple(recommendations), tables=rows, result_version=RESULT_VERSION, _guideline=guideline,
+        _explainer=explainer, _outcomes=tuple(outcomes))
+    return result
 
 
 def _all_names(guideline: CompiledGuideline) -> list[str]:
@@ -336,48 +339,66 @@ def _all_names(guideline: CompiledGuideline) -> list[str]:
     return names
 
 
-_STATIC_DOSES = IdentityCache()
+class _Maker:
+    """Makes one recommendation for a patient; what does not depend on the patient is prepared once."""
+
+    __slots__ = ("rec", "template", "fields", "dose", "dose_exprs")
+
+    def __init__(self, rule: RuleSpec, rec: RecommendationSpec, lang: str, primary: str):
+        self.rec = rec
+        self.template = rec.templates.get(lang) or next(iter(rec.templates.values()))
+        self.fields = {"id": rec.id, "rule": rule.id, "kind": rec.kind, "strength": rec.strength,
+                       "schedule": rec.schedule, "source": rec.source or rule.source, "evidence": rec.evidence,
+                       "notes": rule.notes}
+        self.dose: FrozenDict | None = None
+        if rec.dose is not None:
+            dose = {k: v for k, v in rec.dose.items() if k not in ("drug", "with")}
+            dose["drug"] = FrozenDict(name=localized(rec.dose["drug"]["name"], lang, primary),
+                                      atc=rec.dose["drug"].get("atc"))
+            if "with" in rec.dose:
+                dose["with"] = localized(rec.dose["with"], lang, primary)
+            self.dose = FrozenDict(dose)
+        self.dose_exprs = tuple(rec.dose_exprs.items())
+
+    def make(self, env: Mapping[str, Any], why: tuple[str, tuple[str, ...], "_Explainer"], max_chars: int
+             ) -> Recommendation:
+        rec = self.rec
+        try:
+            text = self.template.render(env, max_chars)
+        except TemplateRuntimeError as exc:
+            raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col, "template.failed",
+                                              f"recommendation '{rec.id}': {exc}")]) from None
+        dose = self.dose  # read-only and shared when no part of it depends on the patient
+        if self.dose_exprs:
+            computed = dict(dose)  # type: ignore[arg-type]
+            for key, expr in self.dose_exprs:
+                try:
+                    computed[key] = _run(expr, env, rec.where)
+                except _Failure as failure:
+                    raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col,
+                                                      "eval.failed", failure.message)]) from None
+            dose = FrozenDict(computed)
+        made = object.__new__(Recommendation)  # as for Result: no per-field frozen check
+        fields = made.__dict__
+        fields.update(self.fields)
+        fields["text"] = text
+        fields["dose"] = dose
+        fields["_why"] = why
+        return made
 
 
-def _static_dose(rec: RecommendationSpec, lang: str, text: Callable[[Any], str]) -> dict[str, Any]:
-    """The parts of a dose that do not depend on the patient, in ``lang`` (cached)."""
-    cached = _STATIC_DOSES.get(rec, lang)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
-    assert rec.dose is not None
-    dose = {k: v for k, v in rec.dose.items() if k not in ("drug", "with")}
-    dose["drug"] = {"name": text(rec.dose["drug"]["name"]), "atc": rec.dose["drug"].get("atc")}
-    if "with" in rec.dose:
-        dose["with"] = text(rec.dose["with"])
-    _STATIC_DOSES.put(rec, dose, lang)
-    return dose
+_MAKERS = IdentityCache()
 
 
-def _recommend(rule: RuleSpec, rec: RecommendationSpec, env: Mapping[str, Any],
-               why: tuple[str, tuple[str, ...], "_Explainer"], lang: str, max_chars: int) -> Recommendation:
-    template = rec.templates.get(lang) or next(iter(rec.templates.values()))
-    try:
-        text = template.render(env, max_chars)
-    except TemplateRuntimeError as exc:
-        raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col, "template.failed",
-                                          f"recommendation '{rec.id}': {exc}")]) from None
-    dose = None
-    if rec.dose is not None:
-        dose = dict(_static_dose(rec, lang, why[2].text))
-        dose["drug"] = dict(dose["drug"])
-        for key, expr in rec.dose_exprs.items():
-            try:
-                dose[key] = _run(expr, env, rec.where)
-            except _Failure as failure:
-                raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col,
-                                                  "eval.failed", failure.message)]) from None
-    # A frozen dataclass filled directly: its generated __init__ pays a
-    # frozen-attribute check per field, a measurable share of a whole evaluation.
-    made = object.__new__(Recommendation)
-    made.__dict__.update(id=rec.id, rule=rule.id, kind=rec.kind, text=text, strength=rec.strength, dose=dose,
-                         schedule=rec.schedule, source=rec.source or rule.source, evidence=rec.evidence,
-                         notes=rule.notes, _why=why)
-    return made
+def _makers(guideline: CompiledGuideline, lang: str) -> tuple[tuple[str, tuple[str, ...], tuple[_Maker, ...]], ...]:
+    """For each rule: its condition as written, the names it reads, and its recommendations' makers (cached)."""
+    cached = _MAKERS.get(guideline, lang)
+    if cached is None:
+        primary = guideline.languages[0]
+        cached = tuple((rule.when.text.strip(), rule.when.ordered,
+                        tuple(_Maker(rule, rec, lang, primary) for rec in rule.then)) for rule in guideline.rules)
+        _MAKERS.put(guideline, cached, lang)
+    return cached  # type: ignore[return-value]
 
 
 class _Explainer:
