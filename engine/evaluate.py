@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import compress, repeat
+from operator import is_
 from typing import Any, Mapping
 
 import simpleeval
@@ -315,11 +317,11 @@ def evaluate(
     # On the fast path how each fact was given (its unit) is worked out only if an explanation needs it.
     explainer = _Explainer(guideline, env, given, rows, lang, facts=facts, on=on)
     recommendations: list[Recommendation] = []
-    for outcome, (condition, ordered, makers) in zip(outcomes, _makers(guideline, lang)):
-        if outcome is True:
-            why = (condition, ordered, explainer)
-            for maker in makers:
-                recommendations.append(maker.make(env, why, max_output_chars))
+    # The rules whose outcome *is* True (not merely truthy), picked in C: most rules do not fire.
+    for condition, ordered, makers in compress(_makers(guideline, lang), map(is_, outcomes, _ALWAYS_TRUE)):
+        why = (condition, ordered, explainer)
+        for maker in makers:
+            recommendations.append(maker.make(env, why, max_output_chars))
     # Undetermined rules, statuses and explanations are built from the trace on first use.
     # A frozen dataclass filled directly: its generated __init__ pays a
     # frozen-attribute check per field, a measurable share of a whole evaluation.
@@ -342,11 +344,12 @@ def _all_names(guideline: CompiledGuideline) -> list[str]:
 class _Maker:
     """Makes one recommendation for a patient; what does not depend on the patient is prepared once."""
 
-    __slots__ = ("rec", "template", "fields", "dose", "dose_exprs")
+    __slots__ = ("rec", "template", "static", "fields", "dose", "dose_exprs")
 
     def __init__(self, rule: RuleSpec, rec: RecommendationSpec, lang: str, primary: str):
         self.rec = rec
         self.template = rec.templates.get(lang) or next(iter(rec.templates.values()))
+        self.static = self.template.static  # a text with no variable: rendered at load
         self.fields = {"id": rec.id, "rule": rule.id, "kind": rec.kind, "strength": rec.strength,
                        "schedule": rec.schedule, "source": rec.source or rule.source, "evidence": rec.evidence,
                        "notes": rule.notes}
@@ -362,14 +365,17 @@ class _Maker:
 
     def make(self, env: Mapping[str, Any], why: tuple[str, tuple[str, ...], "_Explainer"], max_chars: int
              ) -> Recommendation:
-        rec = self.rec
-        try:
-            text = self.template.render(env, max_chars)
-        except TemplateRuntimeError as exc:
-            raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col, "template.failed",
-                                              f"recommendation '{rec.id}': {exc}")]) from None
+        text = self.static
+        if text is None:
+            try:
+                text = self.template.render(env, max_chars)
+            except TemplateRuntimeError as exc:
+                rec = self.rec
+                raise EvaluationError([Diagnostic(rec.where.file, rec.where.line, rec.where.col, "template.failed",
+                                                  f"recommendation '{rec.id}': {exc}")]) from None
         dose = self.dose  # read-only and shared when no part of it depends on the patient
         if self.dose_exprs:
+            rec = self.rec
             computed = dict(dose)  # type: ignore[arg-type]
             for key, expr in self.dose_exprs:
                 try:
@@ -388,6 +394,7 @@ class _Maker:
 
 
 _MAKERS = IdentityCache()
+_ALWAYS_TRUE = repeat(True)  # endless and stateless: safe to share between calls and threads
 
 
 def _makers(guideline: CompiledGuideline, lang: str) -> tuple[tuple[str, tuple[str, ...], tuple[_Maker, ...]], ...]:

@@ -32,9 +32,9 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
     """
     kind = type(value)
     if kind is float:
-        text = f"{value:.6f}".rstrip("0").rstrip(".") if decimals is None else f"{value:.{decimals}f}"
+        text = _trimmed(value) if decimals is None else format(value, _SPECS[decimals] if 0 <= decimals < 7 else f".{decimals}f")
     elif kind is int:
-        text = str(value) if decimals is None else f"{value:.{decimals}f}"
+        text = str(value) if decimals is None else format(value, _SPECS[decimals] if 0 <= decimals < 7 else f".{decimals}f")
     elif value is None:
         return UNKNOWN_WORD.get(lang, "unknown")
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -43,17 +43,27 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
         return format_number(float(value) if isinstance(value, float) else int(value), lang, decimals)
     if lang != "fr":
         return text
+    if -9999 < value < 9999:  # at most four digits before the point, even once rounded: no grouping
+        return text.replace(".", ",")
     point = text.find(".")
     whole = text if point < 0 else text[:point]
-    if len(whole) - (whole[:1] == "-") <= 4:
-        return text if point < 0 else whole + "," + text[point + 1:]
     sign = "-" if whole[:1] == "-" else ""
     digits = whole.lstrip("-")
-    groups = []
-    while digits:
-        groups.insert(0, digits[-3:])
-        digits = digits[:-3]
-    return sign + "\u202f".join(groups) + ("" if point < 0 else "," + text[point + 1:])
+    if len(digits) > 4:
+        groups = []
+        while digits:
+            groups.insert(0, digits[-3:])
+            digits = digits[:-3]
+        digits = "\u202f".join(groups)
+    return sign + digits + ("" if point < 0 else "," + text[point + 1:])
+
+
+_SPECS = tuple(f".{d}f" for d in range(7))
+
+
+def _trimmed(value: float) -> str:
+    """Up to six decimals, without trailing zeros (3.5, 4, 0.333333)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def format_date(value: Any, lang: str) -> str:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from jinja2 import nodes
 
-from .formatting import UNKNOWN_WORD, format_date, format_number, tidy_text
+from .formatting import UNKNOWN_WORD, fold_line, format_date, format_number
 
 __all__ = ["TextCode", "translate", "load_function"]
 
@@ -210,7 +210,8 @@ def translate(tree: nodes.Template, lang: str, *, one_line: bool, name: str = "<
         text = translator.block(tree.body)
     except _Unsupported:
         return None
-    tidy = _call("_tidy", text, ast.Constant(one_line))
+    # As formatting.tidy_text(text, one_line), without its dispatch.
+    tidy = _call("_fold", text) if one_line else _call("_strip", text, ast.Constant(" \t\r\n"))
     function = ast.FunctionDef(
         name="render",
         args=ast.arguments(posonlyargs=[], args=[ast.arg("env")], vararg=None, kwonlyargs=[], kw_defaults=[],
@@ -235,7 +236,7 @@ def load_function(text_code: TextCode) -> Callable[[Any], str]:
     unknown = UNKNOWN_WORD.get(lang, "unknown")
     namespace: dict[str, Any] = {
         "__builtins__": {}, "_c": constants, "_num": format_number, "_date": format_date, "_loop": _loop,
-        "_join": "".join, "_tidy": tidy_text,
+        "_join": "".join, "_fold": fold_line, "_strip": str.strip,
         "_out": lambda value: unknown if value is None else str(value),
     }
     exec(code, namespace)  # noqa: S102 - built from AST nodes by translate(), author text only as constants
