@@ -388,6 +388,18 @@ class _Gen:
         self.counter += 1
         return f"_t{self.counter}"
 
+    @staticmethod
+    def never_unknown(node: ast.expr) -> bool:
+        """True for generated nodes that cannot be None, so no unknown-test is needed on them:
+        non-None constants, literal lists, and plain comparisons, ``not`` and arithmetic, which
+        appear bare only once their operands are known."""
+        if isinstance(node, ast.Constant):
+            return node.value is not None
+        if isinstance(node, ast.NamedExpr):
+            return _Gen.never_unknown(node.value)
+        return isinstance(node, (ast.Tuple, ast.Compare, ast.BinOp)) or (
+            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+
     def bind(self, node: ast.expr) -> tuple[ast.expr, ast.expr]:
         """(expression that evaluates ``node`` once, expression reading it again)."""
         if isinstance(node, (ast.Name, ast.Constant)):
@@ -412,14 +424,13 @@ class _Gen:
 
     def _unknown_if_any(self, operands: list[ast.expr], build: Callable[[list[ast.expr]], ast.expr]) -> ast.expr:
         """``None if any operand is None else build(operands)`` with each operand evaluated once."""
-        first_uses, reads, tests = [], [], []
+        reads, tests = [], []
         for operand in operands:
-            first, again = self.bind(operand)
-            first_uses.append(first)
-            reads.append(again)
-        for first, operand in zip(first_uses, operands):
-            if isinstance(operand, ast.Constant):
+            if isinstance(operand, ast.Constant) or self.never_unknown(operand):
+                reads.append(operand)  # no test: evaluated where it is used
                 continue
+            first, again = self.bind(operand)
+            reads.append(again)
             tests.append(ast.Compare(first, [ast.Is()], [ast.Constant(None)]))
         body = build(reads)
         if not tests:
@@ -470,8 +481,14 @@ class _Gen:
         def is_(expr: ast.expr, const: Any) -> ast.expr:
             return ast.Compare(expr, [ast.Is()], [ast.Constant(const)])
 
-        firsts, agains = zip(*(self.bind(v) for v in values))
-        unknown_tests = [is_(again, None) for again, value in zip(agains, values) if not isinstance(value, ast.Constant)]
+        firsts, unknown_tests = [], []
+        for value in values:
+            if isinstance(value, ast.Constant) or self.never_unknown(value):
+                firsts.append(value)  # read once, by its decisive test; never unknown
+                continue
+            first, again = self.bind(value)
+            firsts.append(first)
+            unknown_tests.append(is_(again, None))
         if unknown_tests:
             tail: ast.expr = ast.IfExp(
                 test=unknown_tests[0] if len(unknown_tests) == 1 else ast.BoolOp(ast.Or(), unknown_tests),
@@ -483,7 +500,10 @@ class _Gen:
         return tail
 
     def gen_IfExp(self, node: ast.IfExp) -> ast.expr:
-        test_first, test_again = self.bind(self.gen(node.test))
+        test = self.gen(node.test)
+        if self.never_unknown(test):
+            return ast.IfExp(test=test, body=self.gen(node.body), orelse=self.gen(node.orelse))
+        test_first, test_again = self.bind(test)
         return ast.IfExp(
             test=ast.Compare(test_first, [ast.Is()], [ast.Constant(None)]),
             body=ast.Constant(None),

@@ -36,12 +36,14 @@ def _known(value: Any) -> bool:
     return value is not None
 
 
+# `None in values` is a C-level scan; the values are numbers or dates, which
+# never compare equal to None.
 def _min(*values: Any) -> Any:
-    return None if any(v is None for v in values) else min(values)
+    return None if None in values else min(values)
 
 
 def _max(*values: Any) -> Any:
-    return None if any(v is None for v in values) else max(values)
+    return None if None in values else max(values)
 
 
 def _abs(value: Any) -> Any:
