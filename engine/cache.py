@@ -23,12 +23,15 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from .compile import CompiledGuideline
+from typing import TypeVar
+
 from .loading import Limits
+
+T = TypeVar("T")
 
 __all__ = ["default_cache_dir", "cache_key", "read_cached", "write_cached"]
 
-_FORMAT = b"guideline-cache-1"
+_FORMAT = b"guideline-cache-2"  # a pickled Guideline (was: the CompiledGuideline alone)
 
 
 def default_cache_dir() -> Path | None:
@@ -66,8 +69,8 @@ def cache_key(text: str, file: str, limits: Limits) -> str:
     return digest.hexdigest()
 
 
-def read_cached(folder: Path, key: str) -> CompiledGuideline | None:
-    """The cached compile for ``key``, or None (missing, unreadable, or not ours)."""
+def read_cached(folder: Path, key: str, kind: type[T]) -> T | None:
+    """The cached object of type ``kind`` for ``key``, or None (missing, unreadable, or not ours)."""
     try:
         data = (folder / f"{key}.pickle").read_bytes()
     except OSError:
@@ -75,17 +78,17 @@ def read_cached(folder: Path, key: str) -> CompiledGuideline | None:
     if not data.startswith(_FORMAT):
         return None
     try:
-        compiled = pickle.loads(data[len(_FORMAT):])  # noqa: S301 - our own file, under a content key
+        value = pickle.loads(data[len(_FORMAT):])  # noqa: S301 - our own file, under a content key
     except Exception:  # noqa: BLE001 - any damage means: compile again
         return None
-    return compiled if isinstance(compiled, CompiledGuideline) else None
+    return value if isinstance(value, kind) else None
 
 
-def write_cached(folder: Path, key: str, compiled: CompiledGuideline) -> None:
-    """Store ``compiled`` atomically; failures are ignored (the cache is an optimisation)."""
+def write_cached(folder: Path, key: str, value: object) -> None:
+    """Store ``value`` atomically; failures are ignored (the cache is an optimisation)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        payload = _FORMAT + pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = _FORMAT + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as handle:
             handle.write(payload)
         os.replace(handle.name, folder / f"{key}.pickle")

@@ -22,6 +22,7 @@ import ast
 import copy
 import datetime as dt
 import math
+from types import CodeType
 from typing import Any, Callable
 
 from .compile import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
@@ -105,7 +106,13 @@ def _rows_disjoint(table: TableSpec) -> bool:
     return True
 
 
-def _table(table: TableSpec, index: int, helpers: dict[str, Any], lookup: Callable[..., Any]) -> list[ast.stmt]:
+def _chained(table: TableSpec) -> bool:
+    """True when the table becomes an if/elif chain; otherwise the generic matcher is called."""
+    return table.hit in ("unique", "first") and (table.hit == "first" and len(table.inputs) == 1
+                                                 or _rows_disjoint(table))
+
+
+def _table(table: TableSpec, index: int) -> list[ast.stmt]:
     keys = [f"_k{index}_{i}" for i in range(len(table.inputs))]
     row_var = f"_row{index}"
     body: list[ast.stmt] = [_assign(k, _expr(inp.expr.tree)) for k, inp in zip(keys, table.inputs)]
@@ -116,7 +123,7 @@ def _table(table: TableSpec, index: int, helpers: dict[str, Any], lookup: Callab
 
     unknown = ast.BoolOp(ast.Or(), [ast.Compare(_load(k), [ast.Is()], [ast.Constant(None)]) for k in keys]) \
         if len(keys) > 1 else ast.Compare(_load(keys[0]), [ast.Is()], [ast.Constant(None)])
-    if table.hit in ("unique", "first") and (table.hit == "first" and len(table.inputs) == 1 or _rows_disjoint(table)):
+    if _chained(table):
         chain: list[ast.stmt] = give(dict(table.otherwise), "otherwise")
         for row in reversed(table.rows):
             test = _cell_test(row.cells[0], _load(keys[0]))
@@ -125,9 +132,7 @@ def _table(table: TableSpec, index: int, helpers: dict[str, Any], lookup: Callab
         return body
     # Several inputs, collect, or rows that may overlap: the generic matcher,
     # which also enforces the unique hit policy.
-    name = f"_lookup{index}"
-    helpers[name] = lambda *k, _t=table: lookup(_t, k)
-    call = ast.Call(_load(name), [_load(k) for k in keys], [])
+    call = ast.Call(_load(f"_lookup{index}"), [_load(k) for k in keys], [])
     body.append(ast.Assign(targets=[ast.Tuple([ast.Name("_outs", ast.Store()), ast.Name(row_var, ast.Store())],
                                                ast.Store())], value=call))
     for i, out in enumerate(outputs):
@@ -170,15 +175,35 @@ def _listed(raw: Any, allowed: frozenset[str]) -> Any:
     raise Slow
 
 
-def _fact_checks(g: CompiledGuideline, helpers: dict[str, Any]) -> list[ast.stmt]:
+def _helpers(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], Any]) -> dict[str, Any]:
+    """The objects the generated code reads by name, besides the expression runtime.
+
+    Made from the guideline alone, so that a code object generated earlier (and
+    cached, see engine.bytecode) can run without generating it again.
+    """
+    helpers: dict[str, Any] = {
+        "_round": round_half_up, "_fact_names": frozenset(g.facts), "_Slow": Slow, "_type": type, "_int": int,
+        "_float": float, "_str": str, "_quantity": _quantity, "_date": _date, "_listed": _listed}
+    for i, spec in enumerate(g.facts.values()):
+        if spec.type == "quantity" and spec.units is not None:
+            helpers[f"_units{i}"] = {u.name: u for u in spec.units.units if u.name != spec.units.canonical}
+        elif spec.type == "list":
+            helpers[f"_allowed{i}"] = frozenset(spec.values)
+    tables = [step for step in g.plan if isinstance(step, TableSpec)]
+    for index, table in enumerate(tables):
+        if not _chained(table):
+            # Several inputs, collect, or rows that may overlap: the generic
+            # matcher, which also enforces the unique hit policy.
+            helpers[f"_lookup{index}"] = lambda *k, _t=table: lookup(_t, k)
+    return helpers
+
+
+def _fact_checks(g: CompiledGuideline) -> list[ast.stmt]:
     """Statements reading and checking each fact from ``f`` (anything unusual raises Slow)."""
     body: list[ast.stmt] = [ast.If(
         test=ast.UnaryOp(ast.Not(), ast.Compare(ast.Call(ast.Attribute(_load("f"), "keys", ast.Load()), [], []),
                                                 [ast.LtE()], [_load("_fact_names")])),
         body=[ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)], orelse=[])]
-    helpers["_fact_names"] = frozenset(g.facts)
-    helpers.update(_Slow=Slow, _type=type, _int=int, _float=float, _str=str,
-                   _quantity=_quantity, _date=_date, _listed=_listed)
     raw = _load("_r")
     slow = [ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)]
 
@@ -216,7 +241,6 @@ def _fact_checks(g: CompiledGuideline, helpers: dict[str, Any]) -> list[ast.stmt
             continue
         if spec.type == "quantity" and spec.units is not None:
             units = f"_units{i}"
-            helpers[units] = {u.name: u for u in spec.units.units if u.name != spec.units.canonical}
             low = -math.inf if spec.range[0] is None else spec.range[0]
             high = math.inf if spec.range[1] is None else spec.range[1]
             call = ast.Call(_load("_quantity"), [raw, ast.Constant(spec.units.canonical), _load(units),
@@ -225,7 +249,6 @@ def _fact_checks(g: CompiledGuideline, helpers: dict[str, Any]) -> list[ast.stmt
             call = ast.Call(_load("_date"), [raw, _load("t"), ast.Constant(spec.allow_future)], [])
         elif spec.type == "list":
             allowed = f"_allowed{i}"
-            helpers[allowed] = frozenset(spec.values)
             call = ast.Call(_load("_listed"), [raw, _load(allowed)], [])
         else:
             body.append(ast.If(test=ast.Compare(raw, [ast.IsNot()], [ast.Constant(None)]), body=slow, orelse=[]))
@@ -236,8 +259,8 @@ def _fact_checks(g: CompiledGuideline, helpers: dict[str, Any]) -> list[ast.stmt
     return body
 
 
-def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]]
-                ) -> tuple[PlanFunction, Any]:
+def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]],
+                code: CodeType | None = None) -> tuple[PlanFunction, Any, CodeType]:
     """The guideline's derived values, tables and rule conditions as one function, in two entries.
 
     ``lookup(table, keys)`` is the generic table matcher, used for tables whose
@@ -248,11 +271,21 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
     path, and raises :class:`Slow` for anything else so the caller can run the
     full facts validation (which explains). The decision statements are
     generated once and shared by both.
+
+    Returns both functions and their module's code object; give that ``code``
+    back (for the same guideline) to skip generating it again.
     """
-    helpers: dict[str, Any] = {"_round": round_half_up}
+    if code is None:
+        code = _plan_code(g)
+    namespace: dict[str, Any] = {**_RUNTIME_GLOBALS, **_helpers(g, lookup), "__builtins__": {}}
+    exec(code, namespace)  # noqa: S102 - built from validated AST nodes only
+    return namespace["decide"], namespace["decide_checked"], code
+
+
+def _plan_code(g: CompiledGuideline) -> CodeType:
     names = list(g.facts) + ["today"]
     reading = [_assign(_local(name), ast.Subscript(_load("v"), ast.Constant(name), ast.Load())) for name in names]
-    checking = _fact_checks(g, helpers) + [_assign(_local("today"), _load("today"))]
+    checking = _fact_checks(g) + [_assign(_local("today"), _load("today"))]
     body: list[ast.stmt] = []
     tables: list[TableSpec] = []
     for step in g.plan:
@@ -266,7 +299,7 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
                     orelse=[]))
             names.append(step.name)
         else:
-            body.extend(_table(step, len(tables), helpers, lookup))
+            body.extend(_table(step, len(tables)))
             tables.append(step)
             names.extend(step.outputs)
     outcomes = [_expr(rule.when.tree) for rule in g.rules]
@@ -277,9 +310,7 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
                                                                        checking + body)]
     module = ast.Module(body=functions, type_ignores=[])
     ast.fix_missing_locations(module)
-    namespace: dict[str, Any] = {**_RUNTIME_GLOBALS, **helpers, "__builtins__": {}}
-    exec(compile(module, f"<guideline {g.id} plan>", "exec"), namespace)  # noqa: S102 - built from validated AST nodes only
-    return namespace["decide"], namespace["decide_checked"]
+    return compile(module, f"<guideline {g.id} plan>", "exec")
 
 
 def _function(name: str, params: list[str], body: list[ast.stmt]) -> ast.FunctionDef:

@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 
 import simpleeval
 
+from . import bytecode
 from .errors import did_you_mean
 from .functions import REGISTRY
 from .loading import DEFAULT_LIMITS, Limits
@@ -111,14 +112,15 @@ class CompiledExpression:
         return eval(self.code, _RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Code objects do not pickle; recompile from the (already validated)
-        # text in the receiving process.
-        return (_recompile, (self.text, self.tree))
+        # Code objects do not pickle: the code travels as marshal bytes (see
+        # engine.bytecode), with the validated tree to compile again from if
+        # the receiving interpreter is another version.
+        return (_restore, (self.text, self.tree, bytecode.dump(self.code), self.names, self.type, self.ordered))
 
 
-def _recompile(text: str, tree: ast.Expression) -> CompiledExpression:
-    kind = getattr(tree, "_engine_type", "any")
-    return CompiledExpression(text, tree, _codegen(tree), _names(tree), kind, _ordered_names(tree))
+def _restore(text: str, tree: ast.Expression, code: Any, names: frozenset[str], kind: str,
+             ordered: tuple[str, ...]) -> CompiledExpression:
+    return CompiledExpression(text, tree, bytecode.load(code) or _codegen(tree), names, kind, ordered)
 
 
 def _names(tree: ast.AST) -> frozenset[str]:
@@ -180,7 +182,6 @@ def compile_expression(
     kind = checker.check_root(tree, expect)
     if checker.problems:
         return None, checker.problems
-    tree._engine_type = kind  # type: ignore[attr-defined]
     return CompiledExpression(text, tree, _codegen(tree), _names(tree), kind, _ordered_names(tree)), []
 
 

@@ -13,9 +13,10 @@ import hashlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from . import bytecode
+from .codegen import build_plans
 from .compile import CompiledGuideline, compile_document
 from .errors import Diagnostic, GuidelineError
-from .codegen import build_plans
 from .evaluate import Result, decide_facts, evaluate, match_table
 from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
 
@@ -56,15 +57,17 @@ class Decisions:
 class Guideline:
     """A compiled guideline. Build it with :func:`load`; never mutated afterwards."""
 
-    __slots__ = ("_compiled", "_limits", "_plan", "_checked_plan", "_rule_ids")
+    __slots__ = ("_compiled", "_limits", "_plan", "_checked_plan", "_plan_code", "_rule_ids")
 
-    def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS, _plan_code: Any = None):
         self._compiled = compiled
         self._limits = limits
-        # The whole plan as one function (rebuilt, never pickled: see __reduce__).
         # The whole plan as one function, plain and preceded by inline checks of
-        # well-formed facts (the fast path of decide and evaluate).
-        self._plan, self._checked_plan = build_plans(compiled, _match_outputs)
+        # well-formed facts (the fast path of decide and evaluate). Its code
+        # travels with a pickled guideline (see __reduce__ and engine.bytecode);
+        # generated again when absent or from another Python version.
+        self._plan, self._checked_plan, self._plan_code = build_plans(
+            compiled, _match_outputs, None if _plan_code is None else bytecode.load(_plan_code))
         self._rule_ids = tuple(rule.id for rule in compiled.rules)
 
     @property
@@ -131,7 +134,7 @@ class Guideline:
         return f"<Guideline {self.id} {self.version}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Guideline, (self._compiled, self._limits))
+        return (Guideline, (self._compiled, self._limits, bytecode.dump(self._plan_code)))
 
 
 def _match_outputs(table: Any, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any]:
@@ -190,10 +193,8 @@ def load(path: str | Path, *, limits: Limits = DEFAULT_LIMITS, cache_dir: str | 
 
     folder = Path(cache_dir)
     key = cache_key(text, str(path), limits)
-    compiled = read_cached(folder, key)
-    if compiled is None:
-        compiled, problems = check_text(text, str(path), limits)
-        if compiled is None:
-            raise GuidelineError(problems)
-        write_cached(folder, key, compiled)
-    return Guideline(compiled, limits)
+    guideline = read_cached(folder, key, Guideline)
+    if guideline is None:
+        guideline = load_text(text, str(path), limits=limits)
+        write_cached(folder, key, guideline)  # with its plan's code: the next load skips code generation
+    return guideline

@@ -9,7 +9,6 @@ so that error is found by the author, not by a patient.
 
 from __future__ import annotations
 
-import marshal
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping
@@ -18,7 +17,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import textgen
+from . import bytecode, textgen
 from .errors import did_you_mean
 from .formatting import UNKNOWN_WORD, format_date, format_number, localized, tidy_text
 
@@ -129,9 +128,8 @@ class CompiledTemplate:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Jinja's code object and the translated text travel as marshal bytes:
-        # restoring them skips parsing and code generation (same Python
-        # version only, see cache.py).
-        return (_restore, (self.lang, self.text, self.names, marshal.dumps(self.code), self.static,
+        # restoring them skips parsing and code generation (see engine.bytecode).
+        return (_restore, (self.lang, self.text, self.names, bytecode.dump(self.code), self.static,
                            textgen.dumps(self.text_code)))
 
     @property
@@ -194,10 +192,16 @@ def _from_code(lang: str, code: Any) -> Any:
     return env.template_class.from_code(env, code, env.make_globals(None))
 
 
-def _restore(lang: str, text: str, names: frozenset[str], code: bytes, static: str | None = None,
-             text_code: Any = None) -> CompiledTemplate:
-    loaded = marshal.loads(code)
-    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded, static, textgen.loads(text_code))
+def _restore(lang: str, text: str, names: frozenset[str], code: Any, static: str | None,
+             text_code: Any) -> CompiledTemplate:
+    loaded = bytecode.load(code)
+    translated = textgen.loads(text_code)
+    if loaded is None or (translated is None and text_code is not None):
+        # Pickled by another Python version: compile the (already checked) text again.
+        loaded = environment(lang).compile(text)
+        if text_code is not None:
+            translated = textgen.translate(environment(lang).parse(text), lang, one_line="\n" not in text)
+    return CompiledTemplate(lang, text, names, _from_code(lang, loaded), loaded, static, translated)
 
 
 def compile_template(

@@ -23,12 +23,12 @@ both renderings give the same text.
 from __future__ import annotations
 
 import ast
-import marshal
 import re
 from typing import Any, Callable
 
 from jinja2 import nodes
 
+from . import bytecode
 from .formatting import UNKNOWN_WORD, fold_line, format_date, format_number
 
 __all__ = ["TextCode", "translate", "load_function"]
@@ -244,15 +244,17 @@ def load_function(text_code: TextCode) -> Callable[[Any], str]:
 
 
 def dumps(text_code: TextCode | None) -> Any:
-    """A picklable form (the code object as marshal bytes)."""
+    """A picklable form (the code object as marshal bytes, see engine.bytecode)."""
     if text_code is None:
         return None
     code, constants, lang = text_code
-    return marshal.dumps(code), constants, lang
+    return bytecode.dump(code), constants, lang
 
 
 def loads(data: Any) -> TextCode | None:
+    """Translated code back from :func:`dumps`; None if there was none or it is from another interpreter."""
     if data is None:
         return None
-    code, constants, lang = data
-    return marshal.loads(code), constants, lang
+    payload, constants, lang = data
+    code = bytecode.load(payload)
+    return None if code is None else (code, constants, lang)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import engine
-from engine.cache import cache_key
+from engine.cache import _FORMAT, cache_key
 
 from .conftest import SHIPPED, baseline_facts
 
@@ -44,7 +44,7 @@ def test_a_changed_guideline_gets_a_new_key(tmp_path) -> None:
 def test_damaged_cache_is_ignored(tmp_path) -> None:
     engine.load(SHIPPED, cache_dir=tmp_path)
     [entry] = tmp_path.glob("*.pickle")
-    entry.write_bytes(b"guideline-cache-1" + b"\x80\x04garbage")
+    entry.write_bytes(_FORMAT + b"\x80\x04garbage")
     g = engine.load(SHIPPED, cache_dir=tmp_path)
     assert g.evaluate(baseline_facts(), on=DAY).recommendation_ids()
     entry.write_bytes(b"not ours at all")
@@ -61,3 +61,87 @@ def test_cli_uses_the_cache_and_can_turn_it_off(cli, private_compile_cache, monk
     from engine.cache import default_cache_dir
 
     assert default_cache_dir() is None
+
+
+def test_a_cached_or_pickled_guideline_brings_its_code(tmp_path, monkeypatch) -> None:
+    """Reading the cache (or unpickling in a worker) generates no code: the plan,
+    expressions and texts travel as code objects."""
+    import pickle
+
+    import engine.codegen
+    import engine.expressions
+    import engine.textgen
+
+    first = engine.load(SHIPPED, cache_dir=tmp_path)
+    data = pickle.dumps(first)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("code generated again")
+
+    monkeypatch.setattr(engine.codegen, "_plan_code", refuse)
+    monkeypatch.setattr(engine.expressions, "_codegen", refuse)
+    monkeypatch.setattr(engine.textgen, "translate", refuse)
+    for g in (engine.load(SHIPPED, cache_dir=tmp_path), pickle.loads(data)):
+        assert engine.render(g.evaluate(baseline_facts(), on=DAY), "json", explain=True) == \
+            engine.render(first.evaluate(baseline_facts(), on=DAY), "json", explain=True)
+
+
+def test_code_from_another_python_version_is_compiled_again(monkeypatch) -> None:
+    import pickle
+
+    import engine.bytecode
+
+    import engine.codegen
+    import engine.expressions
+    import engine.textgen
+
+    first = engine.load(SHIPPED)
+    data = pickle.dumps(first)
+    calls: list[str] = []
+    for module, name in ((engine.codegen, "_plan_code"), (engine.expressions, "_codegen"),
+                         (engine.textgen, "translate")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name, **k: calls.append(_n) or _o(*a, **k))
+    monkeypatch.setattr(engine.bytecode, "_TAG", b"\x00\x00\r\n")  # as if another interpreter read it
+    again = pickle.loads(data)
+    assert calls.count("_plan_code") == 1
+    assert calls.count("_codegen") == sum(1 for _ in _expressions(first.compiled))
+    assert calls.count("translate") == sum(1 for r in first.compiled.rules for rec in r.then
+                                           for t in rec.templates.values() if t.text_code is not None)
+    assert engine.render(again.evaluate(baseline_facts(), on=DAY), "json", explain=True) == \
+        engine.render(first.evaluate(baseline_facts(), on=DAY), "json", explain=True)
+
+
+def test_bytecode_payloads_refuse_damage() -> None:
+    from engine import bytecode
+
+    code = compile("1 + 1", "<x>", "eval")
+    assert eval(bytecode.load(bytecode.dump(code))) == 2  # noqa: S307 - our own constant expression
+    tag, raw = bytecode.dump(code)
+    assert bytecode.load((b"????", raw)) is None
+    assert bytecode.load((tag, raw[:5])) is None
+    assert bytecode.load((tag, b"\x00garbage")) is None
+    assert bytecode.load("not a payload") is None
+
+
+def _expressions(compiled):
+    from engine.expressions import CompiledExpression
+
+    seen: set[int] = set()
+
+    def walk(value):
+        if isinstance(value, CompiledExpression):
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from walk(v)
+        elif hasattr(value, "__dataclass_fields__"):
+            for name in value.__dataclass_fields__:
+                yield from walk(getattr(value, name))
+
+    yield from walk(compiled)
