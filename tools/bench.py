@@ -288,6 +288,37 @@ def check(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[int, int
     return len(patients) - refused, mismatches
 
 
+def check_texts(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[int, int]:
+    """(texts compared, mismatches): each text rendered by its translated Python
+    function (engine.textgen) must equal what Jinja's sandbox renders from the same values."""
+    from engine.templates import CompiledTemplate
+
+    jinja: dict[int, CompiledTemplate] = {}
+    texts = mismatches = 0
+    for i, facts in enumerate(patients):
+        for lang in g.languages:
+            try:
+                result = g.evaluate(facts, on=DAY, lang=lang)
+            except engine.FactsError:
+                break
+            specs = {rec.id: rec for rule in g.compiled.rules for rec in rule.then}
+            for made in result.recommendations:
+                template = specs[made.id].templates[lang]
+                if template.fast is None:
+                    continue
+                if id(template) not in jinja:
+                    jinja[id(template)] = CompiledTemplate(template.lang, template.text, template.names,
+                                                           template.template)
+                expected = jinja[id(template)].render(result._explainer.env, 100_000)
+                texts += 1
+                if made.text != expected:
+                    mismatches += 1
+                    if mismatches <= 5:
+                        print(f"TEXT MISMATCH patient {i} ({lang}) {made.id}:\n    translated {made.text!r}\n"
+                              f"    jinja      {expected!r}")
+    return texts, mismatches
+
+
 def timed(fns: list[Callable[[], Any]], repeats: int) -> list[tuple[float, float]]:
     """(best, median) seconds of each function over ``repeats`` rounds.
 
@@ -331,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cohort: {len(patients)} patients (seed {args.seed}), {checked} with valid facts, "
           f"{len(patients) - checked} refused as invalid")
     print(f"cross-check against the hand-written reference: {mismatches} mismatch(es)")
+    texts, text_mismatches = check_texts(g, patients)
+    print(f"cross-check of {texts} translated texts (fr, en) against Jinja's sandbox: "
+          f"{text_mismatches} mismatch(es)")
+    mismatches += text_mismatches
     valid = [p for p in patients if _valid(g, p)]
     n = len(valid)
 

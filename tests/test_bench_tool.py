@@ -1,0 +1,57 @@
+"""tools/bench.py: its cross-checks run and can fail (its timings are not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+TOOL = Path(__file__).resolve().parent.parent / "tools" / "bench.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_small_run_prints_every_figure_and_no_mismatch() -> None:
+    run = subprocess.run([sys.executable, str(TOOL), "--n", "300", "--repeats", "1", "--no-cli"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout
+    assert "cross-check against the hand-written reference: 0 mismatch(es)" in out
+    assert "against Jinja's sandbox: 0 mismatch(es)" in out
+    for label in ("hand-written reference", "interpreter, decisions only", "interpreter, full result (fr)"):
+        assert label in out
+
+
+def test_cross_checks_report_a_wrong_decision_and_a_wrong_text(monkeypatch, capsys) -> None:
+    bench = _bench()
+    g = bench.engine.load(bench.GUIDELINE)
+    patients = bench.cohort(g, 200, 7)
+    real = bench.reference
+
+    def wrong(facts, today=bench.DAY):
+        rules, values = real(facts, today)
+        return {**rules, "measure-vitamin-d": not rules["measure-vitamin-d"]}, values
+
+    monkeypatch.setattr(bench, "reference", wrong)
+    checked, mismatches = bench.check(g, patients)
+    assert checked > 0 and mismatches == checked
+    assert "MISMATCH patient 0" in capsys.readouterr().out
+
+    from engine.templates import CompiledTemplate
+
+    original = CompiledTemplate.render
+
+    def translated_differs(self, context, max_chars):
+        # Only templates with a translated function are altered; the check's Jinja-only copies are not.
+        return original(self, context, max_chars) + ("" if self.fast is None else " (altered)")
+
+    monkeypatch.setattr(CompiledTemplate, "render", translated_differs)
+    texts, text_mismatches = bench.check_texts(g, patients[:20])
+    assert texts > 0 and text_mismatches == texts
+    assert "TEXT MISMATCH patient 0" in capsys.readouterr().out
