@@ -37,7 +37,7 @@ import time
 import tracemalloc
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,17 +52,27 @@ DAY = dt.date(2026, 11, 27)
 
 def cohort(g: engine.Guideline, n: int, seed: int, missing: float = 0.10) -> list[dict[str, Any]]:
     """``n`` synthetic patients drawn from the guideline's fact declarations."""
+    return list(generate(g, n, seed, missing))
+
+
+def generate(g: engine.Guideline, n: int, seed: int, missing: float = 0.10) -> Iterator[dict[str, Any]]:
+    """The same patients, one at a time (for cohorts too large to hold)."""
     rng = random.Random(seed)
     specs = list(g.compiled.facts.values())
-    patients = []
     for _ in range(n):
         facts: dict[str, Any] = {}
         for spec in specs:
             if rng.random() < missing:
                 continue
             facts[spec.name] = _draw(spec, rng)
-        patients.append(facts)
-    return patients
+        yield facts
+
+
+def write_cohort(g: engine.Guideline, n: int, seed: int, path: str) -> None:
+    """The cohort as JSON Lines (with a patient_id), the input of ``guideline batch``."""
+    with open(path, "w", encoding="utf-8") as out:
+        for i, facts in enumerate(generate(g, n, seed), start=1):
+            out.write(json.dumps({"patient_id": f"P{i:07d}", **facts}, ensure_ascii=False) + "\n")
 
 
 def _draw(spec: Any, rng: random.Random) -> Any:
@@ -352,7 +362,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="cohort seed (default 7)")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats (default 5)")
     parser.add_argument("--no-cli", action="store_true", help="skip the one-shot CLI timing")
+    parser.add_argument("--write-cohort", metavar="FILE",
+                        help="only write the cohort as JSON Lines to FILE (input for guideline batch), then exit")
     args = parser.parse_args(argv)
+    if args.write_cohort:
+        write_cohort(engine.load(GUIDELINE), args.n, args.seed, args.write_cohort)
+        print(f"{args.n} patients (seed {args.seed}) written to {args.write_cohort}")
+        return 0
 
     start = time.perf_counter()
     g = engine.load(GUIDELINE)
