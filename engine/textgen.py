@@ -24,21 +24,19 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Callable
+from typing import Any
 
 from jinja2 import nodes
 
-from . import bytecode
-from .formatting import UNKNOWN_WORD, fold_line, format_date, format_number
+__all__ = ["TextCode", "translate"]
 
-__all__ = ["TextCode", "translate", "load_function"]
-
-# (code object, constants the code reads by index, language)
+# (code object, constants the code reads by index, language); run by
+# engine.templates.text_function, which provides the helpers the code reads.
 TextCode = tuple[Any, tuple[Any, ...], str]
 
 _COMPARE = {"eq": ast.Eq, "ne": ast.NotEq, "gt": ast.Gt, "gteq": ast.GtE, "lt": ast.Lt, "lteq": ast.LtE,
             "in": ast.In, "notin": ast.NotIn}
-# '*' and '**' are left out on purpose: the sandbox bounds them (see templates._Sandbox).
+# '*' and '**' are left out on purpose: the sandbox bounds them (see sandbox._Sandbox).
 _BINARY = {nodes.Add: ast.Add, nodes.Sub: ast.Sub, nodes.Div: ast.Div, nodes.FloorDiv: ast.FloorDiv}
 _UNARY = {nodes.Neg: ast.USub, nodes.Pos: ast.UAdd}
 _SPACES = re.compile(r"[ \t\r\n]+")
@@ -223,38 +221,3 @@ def translate(tree: nodes.Template, lang: str, *, one_line: bool, name: str = "<
     ast.fix_missing_locations(module)
     code = compile(module, name, "exec")
     return code, tuple(translator.constants), lang
-
-
-def _loop(items: Any) -> list[tuple[int, int, Any]]:
-    values = list(items)
-    return [(i, len(values), v) for i, v in enumerate(values)]
-
-
-def load_function(text_code: TextCode) -> Callable[[Any], str]:
-    """The ``render(env)`` function of translated code (also after unpickling)."""
-    code, constants, lang = text_code
-    unknown = UNKNOWN_WORD.get(lang, "unknown")
-    namespace: dict[str, Any] = {
-        "__builtins__": {}, "_c": constants, "_num": format_number, "_date": format_date, "_loop": _loop,
-        "_join": "".join, "_fold": fold_line, "_strip": str.strip,
-        "_out": lambda value: unknown if value is None else str(value),
-    }
-    exec(code, namespace)  # noqa: S102 - built from AST nodes by translate(), author text only as constants
-    return namespace["render"]
-
-
-def dumps(text_code: TextCode | None) -> Any:
-    """A picklable form (the code object as marshal bytes, see engine.bytecode)."""
-    if text_code is None:
-        return None
-    code, constants, lang = text_code
-    return bytecode.dump(code), constants, lang
-
-
-def loads(data: Any) -> TextCode | None:
-    """Translated code back from :func:`dumps`; None if there was none or it is from another interpreter."""
-    if data is None:
-        return None
-    payload, constants, lang = data
-    code = bytecode.load(payload)
-    return None if code is None else (code, constants, lang)

@@ -99,8 +99,6 @@ def test_plan_failures_fall_back_to_located_errors() -> None:
 @given(PATIENT, st.sampled_from(["fr", "en"]))
 def test_direct_text_rendering_matches_jinja(patient, lang) -> None:
     """Simple texts are rendered without Jinja's context machinery; the text must be identical."""
-    from engine.templates import CompiledTemplate
-
     values, _ = validate_facts(GUIDELINE.compiled, patient, DAY)
     env = decide(GUIDELINE.compiled, values, DAY, None)[0]
     for rule in GUIDELINE.compiled.rules:
@@ -108,7 +106,7 @@ def test_direct_text_rendering_matches_jinja(patient, lang) -> None:
             template = rec.templates[lang]
             if template.fast is None:
                 continue
-            jinja_only = CompiledTemplate(template.lang, template.text, template.names, template.template)
+            jinja_only = template.jinja_only()
             try:
                 expected = jinja_only.render(env, 100_000)
             except Exception:  # noqa: BLE001 - e.g. comparing unknown with a number

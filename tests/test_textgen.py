@@ -52,7 +52,7 @@ def compiled(text: str, lang: str) -> CompiledTemplate:
 
 
 def jinja_only(template: CompiledTemplate) -> CompiledTemplate:
-    return CompiledTemplate(template.lang, template.text, template.names, template.template)
+    return template.jinja_only()
 
 
 @pytest.mark.parametrize("text", TEMPLATES)

@@ -1,0 +1,203 @@
+"""Jinja's sandbox, configured for guideline texts (the Jinja side of engine.templates).
+
+Each language has its own sandboxed environment so number and date filters
+follow the language's conventions (``3,5 mg`` in French, ``3.5 mg`` in
+English). ``StrictUndefined`` turns a name that is not in the context into an
+error. Jinja is imported only where it is needed -- compiling a guideline,
+rendering a text the translated functions of engine.textgen do not cover, or
+reporting template branches -- so that evaluating a cached guideline does not
+pay for importing it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Mapping
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from . import textgen
+from .errors import did_you_mean
+from .formatting import UNKNOWN_WORD, format_date, format_number
+from .templates import CompiledTemplate, TemplateProblem
+
+__all__ = ["compile_template", "environment", "from_code", "render", "branches_taken", "instrumented",
+           "RenderFailure"]
+
+_MAX_PRODUCT_CHARS = 100_000
+_MAX_EXPONENT = 100
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with '*' and '**' bounded so a template cannot
+    allocate a gigabyte string or compute 9**9**9."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
+            if isinstance(left, int) and isinstance(right, int) and left.bit_length() * abs(right) > 4096:
+                raise SecurityError("the power is too large")
+            return left**right
+        for text, count in ((left, right), (right, left)):
+            if isinstance(text, (str, list, tuple)) and isinstance(count, int) and len(text) * count > _MAX_PRODUCT_CHARS:
+                raise SecurityError(f"repeating a value {count} times would exceed {_MAX_PRODUCT_CHARS} characters")
+        return left * right
+
+
+@lru_cache(maxsize=None)
+def environment(lang: str) -> ImmutableSandboxedEnvironment:
+    """The sandboxed Jinja environment for one language (shared, read-only)."""
+    env = _Sandbox(
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        finalize=lambda v: UNKNOWN_WORD.get(lang, "unknown") if v is None else v,
+    )
+    env.filters["num"] = lambda v, decimals=None: format_number(v, lang, decimals)
+    env.filters["date"] = lambda v: format_date(v, lang)
+    # Only our own filters and a few harmless built-ins: nothing that reaches
+    # attributes by name (attr, map with attribute=) or formats arbitrary objects.
+    keep = {"num", "date", "default", "lower", "upper", "capitalize", "join", "length", "round", "abs", "int", "float", "trim", "e", "escape"}
+    for name in list(env.filters):
+        if name not in keep:
+            del env.filters[name]
+    env.globals.clear()
+    return env
+
+
+class RenderFailure(Exception):
+    """A text failed to render in the sandbox; the message says why."""
+
+
+def from_code(lang: str, code: Any) -> Any:
+    """A Jinja template from its compiled code."""
+    env = environment(lang)
+    return env.template_class.from_code(env, code, env.make_globals(None))
+
+
+def render(template: Any, context: Mapping[str, Any]) -> str:
+    """Render ``template`` reading ``context``; every failure becomes :class:`RenderFailure`."""
+    try:
+        # shared=True: the context reads the caller's mapping instead of
+        # copying it for each text (texts cannot assign: see compile_template).
+        return template.environment.concat(template.root_render_func(template.new_context(context, shared=True)))
+    except SecurityError as exc:
+        raise RenderFailure(f"template refused by the sandbox: {exc}") from None
+    except TemplateError as exc:
+        raise RenderFailure(f"template failed: {exc}") from None
+    except (RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError) as exc:
+        raise RenderFailure(f"template failed: {type(exc).__name__}: {exc}") from None
+
+
+def branches_taken(lang: str, text: str, context: Mapping[str, Any]) -> set[str]:
+    """Which branches of ``text`` rendering with ``context`` goes through (see :func:`instrumented`)."""
+    template, _ = instrumented(lang, text)
+    taken: set[str] = set()
+
+    def hit(label: str) -> str:
+        taken.add(label)
+        return ""
+
+    try:
+        template.render({**context, "_branch_hit": hit})
+    except (TemplateError, RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError):
+        pass  # the evaluation itself reports template failures
+    return taken
+
+
+@lru_cache(maxsize=None)
+def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
+    """The template with a marker call at the start of every branch, and the branch labels."""
+    env = environment(lang)
+    tree = env.parse(text)
+    labels: list[str] = []
+
+    def mark(body: list[nodes.Node], label: str, lineno: int) -> None:
+        labels.append(label)
+        call = nodes.Call(nodes.Name("_branch_hit", "load", lineno=lineno), [nodes.Const(label, lineno=lineno)], [],
+                          None, None, lineno=lineno)
+        body.insert(0, nodes.Output([call], lineno=lineno))
+
+    for number, node in enumerate(list(tree.find_all(nodes.If)), start=1):
+        if getattr(node, "_engine_elif", False):
+            continue
+        mark(node.body, f"if #{number} (line {node.lineno}): true", node.lineno)
+        for k, branch in enumerate(node.elif_, start=1):
+            branch._engine_elif = True
+            mark(branch.body, f"if #{number} (line {node.lineno}): elif {k}", branch.lineno)
+        if not node.else_:
+            node.else_ = []
+        mark(node.else_, f"if #{number} (line {node.lineno}): else", node.lineno)
+    return env.from_string(tree), tuple(labels)
+
+
+def compile_template(
+    text: str, lang: str, available: set[str], max_chars: int
+) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
+    """Parse and compile ``text``; check that every variable it uses is available."""
+    if len(text) > max_chars:
+        return None, [TemplateProblem("template.too-long", f"template is {len(text)} characters, more than {max_chars}")]
+    env = environment(lang)
+    try:
+        tree = env.parse(text)
+    except TemplateSyntaxError as exc:
+        return None, [TemplateProblem("template.syntax", f"template syntax error: {exc.message}", exc.lineno or 1)]
+    problems: list[TemplateProblem] = []
+    # Jinja resolves `self` (the template reference) itself, so meta does not
+    # report it; it is no guideline name, and is refused like any unknown one.
+    self_refs = {"self"} if any(n.name == "self" for n in tree.find_all(nodes.Name)) else set()
+    try:
+        used = meta.find_undeclared_variables(tree) | self_refs
+    except TemplateSyntaxError as exc:  # e.g. an unknown filter (TemplateAssertionError)
+        return None, [TemplateProblem("template.syntax", f"template error: {exc.message}", exc.lineno or 1,
+                                      "filters: " + ", ".join(sorted(env.filters)))]
+    for name in sorted(used - available):
+        problems.append(TemplateProblem(
+            "template.unknown-name", f"unknown variable '{name}' in template", _first_line_of(tree, name),
+            did_you_mean(name, available, "use a fact, derived value or table output name")))
+    for node in tree.find_all(nodes.Getattr):
+        if node.attr.startswith("_"):
+            problems.append(TemplateProblem("template.not-allowed",
+                                            f"attribute '{node.attr}' is not allowed", node.lineno))
+    for node in tree.find_all(nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
+            problems.append(TemplateProblem("template.not-allowed",
+                                            f"item '{node.arg.value}' is not allowed", node.lineno))
+    for kind, word in _REFUSED_TAGS:
+        for node in tree.find_all(kind):
+            problems.append(TemplateProblem("template.not-allowed", f"{word} is not allowed in a text", node.lineno,
+                                            "texts use {{ name }}, filters, {% if %} and {% for %} only"))
+    if problems:
+        return None, problems
+    plain = all(isinstance(n, (nodes.Output, nodes.TemplateData)) for n in tree.find_all(nodes.Node))
+    # Translated before Jinja compiles: Jinja's optimizer rewrites the tree in place.
+    text_code = None if plain else textgen.translate(tree, lang, one_line="\n" not in text)
+    code = env.compile(tree)
+    template = from_code(lang, code)
+    static = None
+    if plain:
+        # Plain text: rendered once here, never again per patient.
+        static = CompiledTemplate(lang, text, frozenset(), code, template=template).render({}, max_chars)
+    return CompiledTemplate(lang, text, frozenset(used), code, static, text_code, template=template), []
+
+
+_REFUSED_TAGS = [
+    (nodes.Assign, "{% set %}"), (nodes.AssignBlock, "{% set %}...{% endset %}"),
+    (nodes.Macro, "{% macro %}"), (nodes.CallBlock, "{% call %}"), (nodes.Include, "{% include %}"),
+    (nodes.Import, "{% import %}"), (nodes.FromImport, "{% from ... import %}"), (nodes.Extends, "{% extends %}"),
+    (nodes.Block, "{% block %}"),
+]
+
+
+def _first_line_of(tree: nodes.Template, name: str) -> int:
+    for node in tree.find_all(nodes.Name):
+        if node.name == name:
+            return node.lineno
+    return 1
