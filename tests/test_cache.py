@@ -145,3 +145,22 @@ def _expressions(compiled):
                 yield from walk(getattr(value, name))
 
     yield from walk(compiled)
+
+
+def test_a_cached_evaluation_imports_neither_jinja_nor_jsonschema(tmp_path) -> None:
+    """The one-shot CLI's speed rests on this: the cache holds everything evaluation needs."""
+    import subprocess
+    import sys
+
+    engine.load(SHIPPED, cache_dir=tmp_path)
+    script = (
+        "import sys, datetime, engine\n"
+        f"g = engine.load({str(SHIPPED)!r}, cache_dir={str(tmp_path)!r})\n"
+        "r = g.evaluate({'bone_metastases': True, 'vitamin_d_25oh': {'value': 15, 'unit': 'ng/mL'},"
+        " 'comedications': ['corticosteroids']}, on=datetime.date(2026, 11, 27))\n"
+        "assert r.recommendations and all(rec.text for rec in r.recommendations)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'jsonschema')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
