@@ -32,7 +32,10 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
     """
     kind = type(value)
     if kind is float:
-        text = _trimmed(value) if decimals is None else format(value, _SPECS[decimals] if 0 <= decimals < 7 else f".{decimals}f")
+        if decimals is None:  # up to six decimals, without trailing zeros (3.5, 4, 0.333333)
+            text = format(value, ".6f").rstrip("0").rstrip(".")
+        else:
+            text = format(value, _SPECS[decimals] if 0 <= decimals < 7 else f".{decimals}f")
     elif kind is int:
         text = str(value) if decimals is None else format(value, _SPECS[decimals] if 0 <= decimals < 7 else f".{decimals}f")
     elif value is None:
@@ -59,11 +62,6 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
 
 
 _SPECS = tuple(f".{d}f" for d in range(7))
-
-
-def _trimmed(value: float) -> str:
-    """Up to six decimals, without trailing zeros (3.5, 4, 0.333333)."""
-    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def format_date(value: Any, lang: str) -> str:
