@@ -191,9 +191,7 @@ def _helpers(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]]
             helpers[f"_allowed{i}"] = frozenset(spec.values)
     tables = [step for step in g.plan if isinstance(step, TableSpec)]
     for index, table in enumerate(tables):
-        if not _chained(table):
-            # Several inputs, collect, or rows that may overlap: the generic
-            # matcher, which also enforces the unique hit policy.
+        if not _chained(table):  # see _table
             helpers[f"_lookup{index}"] = lambda *k, _t=table: lookup(_t, k)
     return helpers
 

@@ -164,3 +164,40 @@ def test_a_cached_evaluation_imports_neither_jinja_nor_jsonschema(tmp_path) -> N
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+TWO_INPUT_TABLE = """\
+id: two
+version: 0.1.0
+status: draft
+title: {fr: t}
+languages: [fr]
+source: {document: t}
+facts:
+  v: {type: number, range: {min: 0, max: 100}, label: {fr: v}}
+  s: {type: enum, values: [low, high], label: {fr: s}}
+tables:
+  t:
+    hit: collect
+    inputs: [{expr: v}, {expr: s}]
+    outputs: {out: null}
+    rows:
+      - {id: a, when: ["< 50", low], then: {out: 1}}
+      - {id: b, when: ["< 80", "-"], then: {out: 2}}
+    otherwise: {out: 0}
+rules:
+  - {id: r, when: "known(out)", then: [{id: r, kind: information, text: {fr: "sortie {{ out }}"}}]}
+"""
+
+
+def test_a_pickled_guideline_keeps_its_generic_table_matchers() -> None:
+    """Tables that are not if/elif chains call the generic matcher, a helper made again on unpickling."""
+    import pickle
+
+    g = engine.load_text(TWO_INPUT_TABLE, "two.yaml")
+    again = pickle.loads(pickle.dumps(g))
+    for facts in ({"v": 10, "s": "low"}, {"v": 60, "s": "low"}, {"v": 90, "s": "high"}, {"v": 10}):
+        first, second = g.evaluate(facts, on=DAY), again.evaluate(facts, on=DAY)
+        assert first.tables == second.tables
+        assert [r.text for r in first.recommendations] == [r.text for r in second.recommendations]
+    assert again.evaluate({"v": 10, "s": "low"}, on=DAY).tables == {"t": "a,b"}
