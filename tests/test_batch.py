@@ -79,3 +79,37 @@ def test_stdin_full_results_and_usage(cli, tmp_path) -> None:
     assert cli("batch", str(SHIPPED), "--facts", "-", "--out", "-")[0] == 2
     assert cli("batch", str(SHIPPED), "--facts", str(tmp_path / "none.jsonl"), "--out", str(target))[0] == 2
     assert cli("batch", str(SHIPPED), "--facts", "-", "--out", str(target), "--jobs", "0")[0] == 2
+
+
+def test_parallel_results_come_in_order_with_a_bounded_window() -> None:
+    """At most `window` chunks are submitted and not yet taken, whatever order the workers finish in."""
+    import random
+
+    from engine.batch import in_order
+
+    in_flight: list[int] = []
+    high_water = 0
+
+    class Handle:
+        def __init__(self, chunk: int) -> None:
+            self.chunk = chunk
+
+        def get(self) -> int:
+            in_flight.remove(self.chunk)
+            return self.chunk * 10
+
+    def submit(chunk: int) -> Handle:
+        nonlocal high_water
+        in_flight.append(chunk)
+        high_water = max(high_water, len(in_flight))
+        return Handle(chunk)
+
+    taken = []
+    for result in in_order(submit, iter(range(50)), window=4):
+        taken.append(result)
+        assert len(in_flight) <= 4
+    assert taken == [c * 10 for c in range(50)]
+    assert high_water == 4 and in_flight == []
+    assert list(in_order(submit, iter([]), window=4)) == []
+    random.seed(1)
+    assert list(in_order(submit, iter([7]), window=3)) == [70]
