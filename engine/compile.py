@@ -192,7 +192,7 @@ class FrozenDict(dict):  # type: ignore[type-arg]
     """A read-only dict: shareable between threads and picklable (unlike mappingproxy)."""
 
     def _refuse(self, *_: Any, **__: Any) -> None:
-        raise TypeError("a compiled guideline is read-only")
+        raise TypeError("read-only: this mapping belongs to a compiled guideline or to a result")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
     __ior__ = _refuse  # type: ignore[assignment]

@@ -133,3 +133,18 @@ def test_compiled_expression_is_a_code_object(shipped) -> None:
     expr = shipped.compiled.rules[0].when
     assert isinstance(expr, CompiledExpression)
     assert expr.code.co_filename == "<guideline expression>"
+
+
+def test_doses_in_results_are_read_only_and_shared_only_when_fixed(shipped) -> None:
+    facts = {"bone_metastases": True, "life_expectancy_over_3_months": True, "vitamin_d_25oh": {"value": 12, "unit": "ng/mL"},
+             "dietary_calcium": {"value": 400, "unit": "mg/day"}, "current_agent": "none"}
+    first = {r.id: r for r in shipped.evaluate(facts, on=DAY).recommendations}
+    second = {r.id: r for r in shipped.evaluate({**facts, "dietary_calcium": {"value": 700, "unit": "mg/day"}},
+                                                on=DAY).recommendations}
+    with pytest.raises(TypeError, match="read-only"):
+        first["calcium-supplement"].dose["amount"] = 0
+    # A dose computed from the patient is the patient's own...
+    assert first["calcium-supplement"].dose["amount"] == 600 and second["calcium-supplement"].dose["amount"] == 300
+    # ...a fixed one is one shared, read-only mapping.
+    fixed = [r for r in first.values() if r.dose is not None and r.id in second and r.id != "calcium-supplement"]
+    assert fixed and all(r.dose is second[r.id].dose for r in fixed)
