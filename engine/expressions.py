@@ -515,6 +515,8 @@ class _Gen:
         name = node.func.id  # type: ignore[attr-defined]
         args = [self.gen(a) for a in node.args]
         if name == "known":
+            if isinstance(args[0], ast.Constant):  # known(3): decided now (and no "is not with a literal" warning)
+                return ast.Constant(args[0].value is not None)
             return ast.Compare(args[0], [ast.IsNot()], [ast.Constant(None)])
         return ast.Call(ast.Name(f"_f_{name}", ast.Load()), args, [])
 

@@ -94,7 +94,10 @@ class _Translator:
                 return _call("_date", value, ast.Constant(self.lang))
         if isinstance(node, nodes.Test) and node.name == "none" and not node.args and not node.kwargs \
                 and node.dyn_args is None and node.dyn_kwargs is None:
-            return ast.Compare(self.expr(node.node), [ast.Is()], [ast.Constant(None)])
+            tested = self.expr(node.node)
+            if isinstance(tested, ast.Constant):  # `5 is none`: decided now (and no "is with a literal" warning)
+                return ast.Constant(tested.value is None)
+            return ast.Compare(tested, [ast.Is()], [ast.Constant(None)])
         if isinstance(node, nodes.Compare) and all(op.op in _COMPARE for op in node.ops):
             return ast.Compare(self.expr(node.expr), [_COMPARE[op.op]() for op in node.ops],
                                [self.expr(op.expr) for op in node.ops])

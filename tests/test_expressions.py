@@ -183,3 +183,21 @@ def test_compiled_agrees_with_simpleeval_reference(text: str, env: dict) -> None
 def test_compiled_arithmetic_agrees_with_reference(text: str, env: dict) -> None:
     expression = compiled(text)
     assert expression(dict(env)) == reference_eval(expression, env)
+
+
+def test_constant_operands_compile_without_python_warnings() -> None:
+    """`known(3)` or `5 is none` must not make Python print a SyntaxWarning at load."""
+    import warnings
+
+    from engine.templates import compile_template
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for text in ("known(3)", "known(x) and known('a')", "not known(1)", "x == 1 if known(2) else x == 2"):
+            expr, problems = compile_expression(text, {"x": NameInfo("number")})
+            assert problems == [] and expr is not None, text
+            assert expr({"x": 1}) in (True, False), text
+        assert compile_expression("known(3)", {})[0]({}) is True
+        template, problems = compile_template("{% if 5 is none %}a{% elif 'b' is none %}b{% else %}c{% endif %}{{ x }}",
+                                              "fr", {"x"}, 1000)
+        assert problems == [] and template.render({"x": 1}, 1000) == "c1"

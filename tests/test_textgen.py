@@ -186,3 +186,83 @@ def test_generated_code_reads_only_its_helpers(text: str) -> None:
                                               "LOAD_BUILD_CLASS", "STORE_GLOBAL", "DELETE_GLOBAL"), text
     if text.startswith("{{ eval }}"):
         assert template.render({"eval": 1, "open": 2, "__import__": 3}, 100) == "1 2 3"
+
+
+# --- generated templates ----------------------------------------------------------
+# Random templates from the translated subset, rendered both ways: whenever Jinja
+# renders, the translated function gives the same text; whenever Jinja fails, so
+# does the translated function (the text then comes from Jinja's error path).
+
+NUMBER_NAMES = st.sampled_from(["x", "y"])
+ATOMS = st.one_of(
+    NUMBER_NAMES, st.sampled_from(["flag", "kind", "label", "items"]),
+    st.integers(-3, 120).map(str), st.sampled_from(["0.5", "2.25", "'a'", "'b c'", "none", "true", "false"]),
+)
+
+
+def _expressions(depth: int) -> st.SearchStrategy[str]:
+    if depth == 0:
+        return ATOMS
+    inner = _expressions(depth - 1)
+    return st.one_of(
+        ATOMS,
+        st.tuples(inner, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), inner).map(lambda t: "(%s %s %s)" % t),
+        st.tuples(NUMBER_NAMES, st.sampled_from(["+", "-", "/", "//"]), st.sampled_from(["1", "3", "x", "0"]))
+        .map(lambda t: "(%s %s %s)" % t),
+        inner.map(lambda e: f"(not {e})"),
+        st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: "(%s %s %s)" % t),
+        inner.map(lambda e: f"({e} is none)"),
+        st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
+        st.sampled_from(["kind in ['a', 'b']", "'a' in items", "kind not in ('c',)",
+                         "{'a': 'A', 'b': 'B', 'c': 'C', 'd': 'D'}[kind]"]),
+    )
+
+
+def _outputs(depth: int) -> st.SearchStrategy[str]:
+    return st.one_of(
+        _expressions(depth).map(lambda e: "{{ " + e + " }}"),
+        st.tuples(NUMBER_NAMES, st.sampled_from(["", "(0)", "(1)", "(2)"])).map(lambda t: "{{ %s | num%s }}" % t),
+        st.just("{{ day | date }}"),
+    )
+
+
+def _blocks(depth: int) -> st.SearchStrategy[str]:
+    words = st.sampled_from(["mot ", " espace  ", "fin.", "\n", "  ", "é\u202f", ", "])
+    pieces = [words, _outputs(1)]
+    if depth > 0:
+        inner = _blocks(depth - 1)
+        condition = _expressions(1)
+        pieces.append(st.tuples(condition, inner, st.lists(st.tuples(condition, inner), max_size=2),
+                                st.one_of(st.none(), inner)).map(_if))
+        pieces.append(st.tuples(st.sampled_from(["c", "kind", "x"]), inner,
+                                st.sampled_from(["", "{{ loop.index }}", "{% if not loop.last %}, {% endif %}",
+                                                 "{{ loop.first }}{{ loop.revindex0 }}{{ loop.length }}"]))
+                      .map(lambda t: "{% for " + t[0] + " in items %}{{ " + t[0] + " }}" + t[1] + t[2]
+                           + "{% endfor %}"))
+    return st.lists(st.one_of(*pieces), max_size=5).map("".join)
+
+
+def _if(parts) -> str:
+    test, body, elifs, otherwise = parts
+    text = "{% if " + test + " %}" + body
+    for condition, block in elifs:
+        text += "{% elif " + condition + " %}" + block
+    if otherwise is not None:
+        text += "{% else %}" + otherwise
+    return text + "{% endif %}"
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_blocks(2), ENV, st.sampled_from(["fr", "en"]))
+def test_generated_templates_render_as_in_jinja(text: str, env: dict, lang: str) -> None:
+    template, problems = compile_template(text, lang, NAMES, 10_000)
+    assert problems == [], (text, problems)
+    if template.fast is None:
+        return  # static text, or a construct outside the subset: Jinja renders it anyway
+    try:
+        expected = template.jinja_only().render(env, 10_000)
+    except Exception:  # noqa: BLE001 - Jinja fails: the translated function must fail too
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any failure sends the text to Jinja's error path
+            template.fast(env)
+        return
+    assert template.fast(env) == expected, text
