@@ -210,6 +210,21 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def _iteration_bound(info: NameInfo) -> int | None:
+    """How many items a text's ``{% for %}`` over this name can go through (None: not known).
+
+    A list holds each declared value at most once; an enum is a string, iterated
+    by character; booleans, numbers and dates cannot be iterated at all.
+    """
+    if info.type == "list" and info.values:
+        return len(info.values)
+    if info.type == "enum" and info.values:
+        return max(len(v) for v in info.values)
+    if info.type in ("boolean", "number", "date"):
+        return 0
+    return None
+
+
 # --- the compiler ------------------------------------------------------------------
 
 
@@ -561,6 +576,7 @@ class _Compiler:
         seen_rules: dict[str, int] = {}
         seen_recs: dict[str, int] = {}
         available = set(self.scope)
+        lengths = {name: _iteration_bound(info) for name, info in self.scope.items()}
         for i, rule in raw:
             path = ("rules", i)
             rid = rule["id"]
@@ -575,7 +591,7 @@ class _Compiler:
                     self.error(rpath + ("id",), "recommendation.duplicate-id",
                                f"recommendation id '{rec['id']}' is already used (line {seen_recs[rec['id']]})")
                 seen_recs.setdefault(rec["id"], self.doc.position(rpath + ("id",)).line)
-                recs.append(self.recommendation(rpath, rec, available, evidence))
+                recs.append(self.recommendation(rpath, rec, available, lengths, evidence))
             for k, note in enumerate(rule.get("notes") or []):
                 if note not in note_ids:
                     self.error(path + ("notes", k), "rule.unknown-note", f"no note with id '{note}'")
@@ -589,12 +605,13 @@ class _Compiler:
         return out
 
     def recommendation(self, path: tuple[Any, ...], rec: Mapping[str, Any], available: set[str],
-                       evidence: Mapping[str, Any]) -> RecommendationSpec | None:
+                       lengths: Mapping[str, int | None], evidence: Mapping[str, Any]) -> RecommendationSpec | None:
         texts = self.text(path + ("text",), rec["text"])
         templates: dict[str, CompiledTemplate] = {}
         for lang, text in texts.items():
             tpath = path + ("text", lang)
-            compiled, problems = compile_template(text, lang, available, self.limits.max_template_chars)
+            compiled, problems = compile_template(text, lang, available, self.limits.max_template_chars,
+                                                  lengths=lengths, max_iterations=self.limits.max_template_iterations)
             for p in problems:
                 line, col = self.locate(tpath, p.line, 1)
                 self.error_at(tpath, line, col, p.code, p.message, p.hint)

@@ -50,6 +50,7 @@ class Limits:
     max_expression_chars: int = 2_000
     max_expression_depth: int = 40
     max_template_chars: int = 20_000
+    max_template_iterations: int = 10_000
     max_output_chars: int = 100_000
 
 

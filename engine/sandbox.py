@@ -21,10 +21,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from . import textgen
 from .errors import did_you_mean
 from .formatting import UNKNOWN_WORD, format_date, format_number
+from .loading import DEFAULT_LIMITS
 from .templates import CompiledTemplate, TemplateProblem
 
 __all__ = ["compile_template", "environment", "from_code", "render", "branches_taken", "instrumented",
-           "RenderFailure"]
+           "iterations", "RenderFailure"]
 
 _MAX_PRODUCT_CHARS = 100_000
 _MAX_EXPONENT = 100
@@ -139,9 +140,15 @@ def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
 
 
 def compile_template(
-    text: str, lang: str, available: set[str], max_chars: int
+    text: str, lang: str, available: set[str], max_chars: int, *,
+    lengths: Mapping[str, int | None] | None = None, max_iterations: int = 10_000,
 ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
-    """Parse and compile ``text``; check that every variable it uses is available."""
+    """Parse and compile ``text``; check that every variable it uses is available.
+
+    ``lengths`` bounds how many items a loop over each name can go through
+    (see :func:`iterations`); a text whose loops could run more than
+    ``max_iterations`` times in all is refused.
+    """
     if len(text) > max_chars:
         return None, [TemplateProblem("template.too-long", f"template is {len(text)} characters, more than {max_chars}")]
     env = environment(lang)
@@ -174,6 +181,14 @@ def compile_template(
         for node in tree.find_all(kind):
             problems.append(TemplateProblem("template.not-allowed", f"{word} is not allowed in a text", node.lineno,
                                             "texts use {{ name }}, filters, {% if %} and {% for %} only"))
+    if not problems:
+        count, line = iterations(tree, lengths or {})
+        if count > max_iterations:
+            problems.append(TemplateProblem(
+                "template.too-many-iterations",
+                f"the loops of this text could run {_grouped(count)} times, more than {_grouped(max_iterations)}",
+                line, "loop over list facts (each holds its declared values at most once), and do not nest loops "
+                      "over long texts"))
     if problems:
         return None, problems
     plain = all(isinstance(n, (nodes.Output, nodes.TemplateData)) for n in tree.find_all(nodes.Node))
@@ -201,3 +216,56 @@ def _first_line_of(tree: nodes.Template, name: str) -> int:
         if node.name == name:
             return node.lineno
     return 1
+
+
+def iterations(tree: nodes.Template, lengths: Mapping[str, int | None]) -> tuple[int, int]:
+    """(most loop iterations one rendering can run, line of the costliest outermost loop).
+
+    Jinja's sandbox bounds what each operation may do, not how often a loop
+    runs, and ten nested loops over ten letters would run ten billion times: the
+    bound is checked here, at load. A loop over a name goes through at most
+    ``lengths[name]`` items; over a literal, its length; over anything else
+    (a filter, a loop variable, an unknown name), as many as a scalar may hold.
+    """
+    unknown = DEFAULT_LIMITS.max_scalar_chars
+
+    def items(node: nodes.Node, loop_variables: frozenset[str]) -> int:
+        if isinstance(node, nodes.Name):
+            bound = None if node.name in loop_variables else lengths.get(node.name)
+            return unknown if bound is None else bound
+        if isinstance(node, nodes.Const):
+            return len(node.value) if isinstance(node.value, (str, list, tuple, dict)) else 0
+        if isinstance(node, (nodes.List, nodes.Tuple, nodes.Dict)):
+            return len(node.items)
+        return unknown
+
+    def cost(node: nodes.Node, loop_variables: frozenset[str]) -> int:
+        if isinstance(node, nodes.For):
+            inner = loop_variables | {n.name for n in node.target.find_all(nodes.Name)}
+            body = sum(cost(child, inner) for child in node.body)
+            otherwise = sum(cost(child, loop_variables) for child in node.else_)
+            return items(node.iter, loop_variables) * (1 + body) + otherwise
+        return sum(cost(child, loop_variables) for child in node.iter_child_nodes())
+
+    worst, line = 0, 1
+    total = 0
+    for loop in _outermost_loops(tree):
+        spent = cost(loop, frozenset())
+        total += spent
+        if spent > worst:
+            worst, line = spent, loop.lineno
+    return total, line
+
+
+def _outermost_loops(node: nodes.Node) -> list[nodes.For]:
+    found: list[nodes.For] = []
+    for child in node.iter_child_nodes():
+        if isinstance(child, nodes.For):
+            found.append(child)
+        else:
+            found.extend(_outermost_loops(child))
+    return found
+
+
+def _grouped(n: int) -> str:
+    return f"{n:,}".replace(",", " ")

@@ -109,12 +109,13 @@ class CompiledTemplate:
         return branches_taken(self.lang, self.text, context)
 
 
-def compile_template(text: str, lang: str, available: set[str], max_chars: int
+def compile_template(text: str, lang: str, available: set[str], max_chars: int, *,
+                     lengths: Mapping[str, int | None] | None = None, max_iterations: int = 10_000
                      ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
     """Parse, check and compile ``text`` (see :func:`engine.sandbox.compile_template`)."""
     from .sandbox import compile_template as compile_with_jinja  # noqa: PLC0415 - Jinja only when needed
 
-    return compile_with_jinja(text, lang, available, max_chars)
+    return compile_with_jinja(text, lang, available, max_chars, lengths=lengths, max_iterations=max_iterations)
 
 
 def _restore(lang: str, text: str, names: frozenset[str], code: Any, static: str | None,

@@ -134,6 +134,31 @@ def test_template_output_size_is_limited() -> None:
     assert "template output is 500000 characters, more than 100000" in caught.value.diagnostics[0].message
 
 
+def test_nested_loop_bombs_are_refused_at_load() -> None:
+    """Ten nested loops over ten letters would run ten billion times: the sandbox bounds each
+    operation, not how often a loop runs, so the bound on all loops is checked at load."""
+    bomb = "".join("{%% for v%d in 'abcdefghij' %%}" % i for i in range(10)) + "x" + "{% endfor %}" * 10
+    with pytest.raises(engine.GuidelineError) as caught:
+        engine.load_text(rule("x > 1", bomb), "hostile.yaml")
+    [problem] = caught.value.diagnostics
+    assert problem.code == "template.too-many-iterations" and problem.line == 13  # the text's line
+    assert "could run 11 111 111 110 times, more than 10 000" in problem.message
+    # Loops over texts or names whose length is not known count as long as a scalar may be.
+    assert "template.too-many-iterations" in codes_of(rule("x > 1", "{% for c in s | upper %}{{ c }}{% endfor %}"))
+
+
+def test_loops_over_declared_lists_are_bounded_by_their_values() -> None:
+    head = HEAD + "  meds: {type: list, values: [a, b, c], label: {fr: m}}\n"
+    text = "{% for m in meds %}{% for n in meds %}{{ m }}{{ n }}{% endfor %}{% endfor %}"  # 3 * (1 + 3) = 12
+    g = engine.load_text(head + rule("x > 1", text)[len(HEAD):], "ok.yaml")
+    assert g.evaluate({"x": 5, "meds": ["a", "c"]}).recommendations[0].text == "aaaccacc"
+    with pytest.raises(engine.GuidelineError) as caught:
+        engine.load_text(head + rule("x > 1", text)[len(HEAD):], "ok.yaml", limits=Limits(max_template_iterations=11))
+    assert [d.code for d in caught.value.diagnostics] == ["template.too-many-iterations"]
+    # An enum is a text: a loop over it goes through its longest value's characters.
+    assert engine.load_text(rule("x > 1", "{% for c in s %}{{ c }}{% endfor %}"), "ok.yaml").id == "hostile"
+
+
 def test_html_output_is_escaped(cli, tmp_path) -> None:
     path = tmp_path / "guideline.yaml"
     path.write_text(rule("x > 1", "<script>alert(1)</script>"))
