@@ -83,6 +83,10 @@ def from_code(lang: str, code: Any) -> Any:
     return env.template_class.from_code(env, code, env.make_globals(None))
 
 
+# What rendering a checked text can still raise from Python itself.
+_PYTHON_ERRORS = (RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError)
+
+
 def render(template: Any, context: Mapping[str, Any]) -> str:
     """Render ``template`` reading ``context``; every failure becomes :class:`RenderFailure`."""
     try:
@@ -93,7 +97,7 @@ def render(template: Any, context: Mapping[str, Any]) -> str:
         raise RenderFailure(f"template refused by the sandbox: {exc}") from None
     except TemplateError as exc:
         raise RenderFailure(f"template failed: {exc}") from None
-    except (RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError) as exc:
+    except _PYTHON_ERRORS as exc:
         raise RenderFailure(f"template failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -108,7 +112,7 @@ def branches_taken(lang: str, text: str, context: Mapping[str, Any]) -> set[str]
 
     try:
         template.render({**context, "_branch_hit": hit})
-    except (TemplateError, RecursionError, MemoryError, OverflowError, ZeroDivisionError, TypeError, ValueError):
+    except (TemplateError, *_PYTHON_ERRORS):
         pass  # the evaluation itself reports template failures
     return taken
 
