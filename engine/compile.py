@@ -611,7 +611,7 @@ class _Compiler:
         for lang, text in texts.items():
             tpath = path + ("text", lang)
             compiled, problems = compile_template(text, lang, available, self.limits.max_template_chars,
-                                                  lengths=lengths, max_iterations=self.limits.max_template_iterations)
+                                                  lengths=lengths, limits=self.limits)
             for p in problems:
                 line, col = self.locate(tpath, p.line, 1)
                 self.error_at(tpath, line, col, p.code, p.message, p.hint)

@@ -21,7 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from . import textgen
 from .errors import did_you_mean
 from .formatting import UNKNOWN_WORD, format_date, format_number
-from .loading import DEFAULT_LIMITS
+from .loading import DEFAULT_LIMITS, Limits
 from .templates import CompiledTemplate, TemplateProblem
 
 __all__ = ["compile_template", "environment", "from_code", "render", "branches_taken", "instrumented",
@@ -145,13 +145,13 @@ def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
 
 def compile_template(
     text: str, lang: str, available: set[str], max_chars: int, *,
-    lengths: Mapping[str, int | None] | None = None, max_iterations: int = 10_000,
+    lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
     """Parse and compile ``text``; check that every variable it uses is available.
 
     ``lengths`` bounds how many items a loop over each name can go through
     (see :func:`iterations`); a text whose loops could run more than
-    ``max_iterations`` times in all is refused.
+    ``limits.max_template_iterations`` times in all is refused.
     """
     if len(text) > max_chars:
         return None, [TemplateProblem("template.too-long", f"template is {len(text)} characters, more than {max_chars}")]
@@ -186,7 +186,8 @@ def compile_template(
             problems.append(TemplateProblem("template.not-allowed", f"{word} is not allowed in a text", node.lineno,
                                             "texts use {{ name }}, filters, {% if %} and {% for %} only"))
     if not problems:
-        count, line = iterations(tree, lengths or {})
+        count, line = iterations(tree, lengths or {}, limits.max_scalar_chars)
+        max_iterations = limits.max_template_iterations
         if count > max_iterations:
             problems.append(TemplateProblem(
                 "template.too-many-iterations",
@@ -222,16 +223,16 @@ def _first_line_of(tree: nodes.Template, name: str) -> int:
     return 1
 
 
-def iterations(tree: nodes.Template, lengths: Mapping[str, int | None]) -> tuple[int, int]:
+def iterations(tree: nodes.Template, lengths: Mapping[str, int | None], unknown: int) -> tuple[int, int]:
     """(most loop iterations one rendering can run, line of the costliest outermost loop).
 
     Jinja's sandbox bounds what each operation may do, not how often a loop
     runs, and ten nested loops over ten letters would run ten billion times: the
     bound is checked here, at load. A loop over a name goes through at most
     ``lengths[name]`` items; over a literal, its length; over anything else
-    (a filter, a loop variable, an unknown name), as many as a scalar may hold.
+    (a filter, a loop variable, an unknown name), ``unknown`` items -- as many as
+    a YAML scalar may hold.
     """
-    unknown = DEFAULT_LIMITS.max_scalar_chars
 
     def items(node: nodes.Node, loop_variables: frozenset[str]) -> int:
         if isinstance(node, nodes.Name):

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 from . import bytecode
 from .formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
+from .loading import DEFAULT_LIMITS, Limits
 
 __all__ = ["localized", "TemplateProblem", "CompiledTemplate", "TemplateRuntimeError", "compile_template",
            "text_function", "format_number", "format_date", "UNKNOWN_WORD"]
@@ -110,12 +111,12 @@ class CompiledTemplate:
 
 
 def compile_template(text: str, lang: str, available: set[str], max_chars: int, *,
-                     lengths: Mapping[str, int | None] | None = None, max_iterations: int = 10_000
+                     lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS
                      ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
     """Parse, check and compile ``text`` (see :func:`engine.sandbox.compile_template`)."""
     from .sandbox import compile_template as compile_with_jinja  # noqa: PLC0415 - Jinja only when needed
 
-    return compile_with_jinja(text, lang, available, max_chars, lengths=lengths, max_iterations=max_iterations)
+    return compile_with_jinja(text, lang, available, max_chars, lengths=lengths, limits=limits)
 
 
 def _restore(lang: str, text: str, names: frozenset[str], code: Any, static: str | None,

@@ -304,6 +304,7 @@ def check_texts(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[in
     """(texts compared, mismatches): each text rendered by its translated Python
     function (engine.textgen) must equal what Jinja's sandbox renders from the same values."""
     jinja: dict[int, Any] = {}
+    specs = {rec.id: rec for rule in g.compiled.rules for rec in rule.then}
     texts = mismatches = 0
     for i, facts in enumerate(patients):
         for lang in g.languages:
@@ -311,7 +312,6 @@ def check_texts(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[in
                 result = g.evaluate(facts, on=DAY, lang=lang)
             except engine.FactsError:
                 break
-            specs = {rec.id: rec for rule in g.compiled.rules for rec in rule.then}
             for made in result.recommendations:
                 template = specs[made.id].templates[lang]
                 if template.fast is None:

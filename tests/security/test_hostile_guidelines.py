@@ -144,7 +144,11 @@ def test_nested_loop_bombs_are_refused_at_load() -> None:
     assert problem.code == "template.too-many-iterations" and problem.line == 13  # the text's line
     assert "could run 11 111 111 110 times, more than 10 000" in problem.message
     # Loops over texts or names whose length is not known count as long as a scalar may be.
-    assert "template.too-many-iterations" in codes_of(rule("x > 1", "{% for c in s | upper %}{{ c }}{% endfor %}"))
+    unbounded = rule("x > 1", "{% for c in s | upper %}{{ c }}{% endfor %}")
+    assert "template.too-many-iterations" in codes_of(unbounded)
+    # ...as set by the limits in force.
+    assert engine.load_text(unbounded, "h.yaml", limits=Limits(max_scalar_chars=100,
+                                                               max_template_iterations=200)).id == "hostile"
 
 
 def test_loops_over_declared_lists_are_bounded_by_their_values() -> None:
