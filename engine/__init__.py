@@ -10,11 +10,11 @@ The pipeline, one module per stage: ``loading`` (YAML with positions) ->
 ``evaluate`` (facts in, result out) -> ``render`` (text, Markdown, JSON).
 """
 
-from .errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError
-from .evaluate import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
-from .guideline import Decisions, Guideline, load, load_text
-from .loading import Limits
-from .render import render
+from engine.errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError
+from engine.evaluate import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
+from engine.guideline import Decisions, Guideline, load, load_text
+from engine.limits import Limits
+from engine.render import render
 
 __all__ = [
     "load",

@@ -1,5 +1,5 @@
 """``python -m engine`` is the ``guideline`` command."""
 
-from .cli import main
+from engine.frontends.cli import main
 
 main()

@@ -10,204 +10,37 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .errors import Diagnostic, did_you_mean
-from .expressions import CompiledExpression, NameInfo, compile_expression
-from .loading import Document, Limits
-from .templates import CompiledTemplate, compile_template
-from .intervals import Interval, parse_interval
-from .units import Unit, UnitSystem
+from engine.errors import Diagnostic, did_you_mean
+from engine.language.expressions import CompiledExpression, NameInfo, compile_expression
+from engine.loading import Document
+from engine.limits import Limits
+from engine.texts.templates import CompiledTemplate, compile_template
+from engine.language.intervals import Interval, parse_interval
+from engine.language.units import Unit, UnitSystem
 
-__all__ = [
-    "Interval", "FactSpec", "DerivedSpec", "TableSpec", "TableRow", "RuleSpec",
-    "RecommendationSpec", "CompiledGuideline", "compile_document", "parse_interval",
-]
+from engine.model import (
+    Cell,
+    CompiledGuideline,
+    DerivedSpec,
+    FactSpec,
+    FrozenDict,
+    RecommendationSpec,
+    RuleSpec,
+    TableInput,
+    TableRow,
+    TableSpec,
+    Where,
+    freeze,
+)
+
+__all__ = ["compile_document", "iter_names"]
 
 _IDENTITY = Unit("")
 _FACT_TYPES = {"boolean": "boolean", "number": "number", "integer": "number", "quantity": "number",
                "enum": "enum", "list": "list", "date": "date"}
 _DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
-
-
-# --- compiled parts -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where a compiled part was written, for evaluation-time errors."""
-
-    file: str
-    line: int
-    col: int
-
-
-@dataclass(frozen=True)
-class FactSpec:
-    """A declared input fact."""
-
-    name: str
-    type: str
-    label: Mapping[str, str]
-    description: Mapping[str, str]
-    units: UnitSystem | None
-    range: tuple[float | None, float | None]
-    values: tuple[str, ...]
-    value_labels: Mapping[str, Mapping[str, str]]
-    allow_future: bool
-    codes: tuple[Mapping[str, str], ...]
-    where: Where
-
-
-@dataclass(frozen=True)
-class DerivedSpec:
-    """A named value computed from others."""
-
-    name: str
-    type: str
-    expr: CompiledExpression
-    unit: str | None
-    decimals: int | None
-    label: Mapping[str, str]
-    formula: Mapping[str, str]
-    where: Where
-    facts: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One row's condition on one input."""
-
-    kind: str  # any | interval | values
-    interval: Interval | None = None
-    values: tuple[Any, ...] = ()
-    text: str = ""
-
-    def matches(self, value: Any) -> bool:
-        """Whether a known ``value`` satisfies the cell."""
-        if self.kind == "any":
-            return True
-        if self.kind == "interval":
-            return value in self.interval  # type: ignore[operator]
-        return value in self.values
-
-
-@dataclass(frozen=True)
-class TableRow:
-    """A row: its cells (one per input) and the outputs it gives."""
-
-    index: int
-    id: str
-    cells: tuple[Cell, ...]
-    outputs: Mapping[str, Any]
-    label: Mapping[str, str]
-    source: Mapping[str, Any]
-    where: Where
-
-
-@dataclass(frozen=True)
-class TableInput:
-    """An input column: what is looked up, its unit and domain."""
-
-    expr: CompiledExpression
-    unit: str | None
-    domain: Interval | None
-    label: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A decision table compiled to matchers."""
-
-    name: str
-    hit: str
-    inputs: tuple[TableInput, ...]
-    outputs: Mapping[str, str | None]
-    rows: tuple[TableRow, ...]
-    otherwise: Mapping[str, Any]
-    title: Mapping[str, str]
-    source: Mapping[str, Any]
-    where: Where
-    facts: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class RecommendationSpec:
-    """A recommendation with its compiled templates and structured dose."""
-
-    id: str
-    kind: str
-    templates: Mapping[str, CompiledTemplate]
-    strength: str | None
-    dose: Mapping[str, Any] | None
-    dose_exprs: Mapping[str, CompiledExpression]
-    schedule: tuple[Mapping[str, Any], ...]
-    evidence: tuple[str, ...]
-    source: Mapping[str, Any]
-    where: Where
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A rule: compiled condition and its recommendations."""
-
-    id: str
-    title: Mapping[str, str]
-    when: CompiledExpression
-    then: tuple[RecommendationSpec, ...]
-    source: Mapping[str, Any]
-    notes: tuple[str, ...]
-    statements: tuple[int, ...]
-    where: Where
-    facts: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class CompiledGuideline:
-    """Everything evaluation needs, frozen. Built by :func:`compile_document`."""
-
-    file: str
-    id: str
-    version: str
-    status: str
-    title: Mapping[str, str]
-    languages: tuple[str, ...]
-    effective_date: dt.date | None
-    source: Mapping[str, Any]
-    facts: Mapping[str, FactSpec]
-    derived: Mapping[str, DerivedSpec]
-    tables: Mapping[str, TableSpec]
-    plan: tuple[DerivedSpec | TableSpec, ...]
-    rules: tuple[RuleSpec, ...]
-    notes: tuple[Mapping[str, Any], ...]
-    not_encoded: tuple[Mapping[str, Any], ...]
-    evidence: Mapping[str, Mapping[str, Any]]
-    output_units: Mapping[str, str | None]
-    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
-    content_hash: str = ""
-
-
-class FrozenDict(dict):  # type: ignore[type-arg]
-    """A read-only dict: shareable between threads and picklable (unlike mappingproxy)."""
-
-    def _refuse(self, *_: Any, **__: Any) -> None:
-        raise TypeError("read-only: this mapping belongs to a compiled guideline or to a result")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
-    __ior__ = _refuse  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenDict, (dict(self),))
-
-
-def _freeze(value: Any) -> Any:
-    """Deep read-only copy of loaded data."""
-    if isinstance(value, dict):
-        return FrozenDict({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
 
 
 def _iteration_bound(info: NameInfo) -> int | None:
@@ -336,7 +169,7 @@ class _Compiler:
         return pos.line + line - 1, pos.col + quote + col - 1
 
     def error_at(self, path: tuple[Any, ...], line: int, col: int, code: str, message: str, hint: str = "") -> None:
-        from .loading import format_path
+        from engine.loading import format_path
 
         self.errors.append(Diagnostic(self.doc.file, line, col, code, message, path=format_path(path), hint=hint,
                                       source_line=self.doc.source_line(line)))
@@ -379,15 +212,15 @@ class _Compiler:
             title=self.text(("title",), data.get("title")),
             languages=self.languages,
             effective_date=_date(data.get("effective_date")),
-            source=_freeze(data.get("source") or {}),
+            source=freeze(data.get("source") or {}),
             facts=FrozenDict(facts),
             derived=FrozenDict(derived_f),
             tables=FrozenDict(tables_f),
             plan=tuple(derived_f[n] if n in derived_f else tables_f[n] for n in plan),
             rules=tuple(rules_f),
-            notes=_freeze(data.get("notes") or []),
-            not_encoded=_freeze(data.get("not_encoded") or []),
-            evidence=_freeze(evidence),
+            notes=freeze(data.get("notes") or []),
+            not_encoded=freeze(data.get("not_encoded") or []),
+            evidence=freeze(evidence),
             output_units=FrozenDict(output_units),
             warnings=tuple(sorted(self.warnings)),
             content_hash=self.content_hash,
@@ -422,9 +255,9 @@ class _Compiler:
             out[name] = FactSpec(
                 name=name, type=kind, label=self.text(path + ("label",), spec.get("label")),
                 description=self.text(path + ("description",), spec.get("description")),
-                units=units, range=(low, high), values=values, value_labels=_freeze(labels),
+                units=units, range=(low, high), values=values, value_labels=freeze(labels),
                 allow_future=bool(spec.get("allow_future", False)),
-                codes=_freeze(spec.get("codes") or []), where=self.where(path),
+                codes=freeze(spec.get("codes") or []), where=self.where(path),
             )
         return out
 
@@ -489,16 +322,16 @@ class _Compiler:
             self._check_outputs(rpath + ("then",), raw["then"], outputs)
             rows.append(TableRow(
                 index=r, id=raw.get("id") or f"{name}[{r + 1}]", cells=tuple(compiled_cells),
-                outputs=_freeze(raw["then"]), label=self.text(rpath + ("label",), raw.get("label")),
-                source=_freeze(raw.get("source") or {}), where=self.where(rpath),
+                outputs=freeze(raw["then"]), label=self.text(rpath + ("label",), raw.get("label")),
+                source=freeze(raw.get("source") or {}), where=self.where(rpath),
             ))
         self._check_outputs(path + ("otherwise",), spec["otherwise"], outputs)
         if not ok:
             return None
         return TableSpec(
             name=name, hit=spec.get("hit", "unique"), inputs=tuple(inputs), outputs=FrozenDict(outputs),
-            rows=tuple(rows), otherwise=_freeze(spec["otherwise"]),
-            title=self.text(path + ("title",), spec.get("title")), source=_freeze(spec.get("source") or {}),
+            rows=tuple(rows), otherwise=freeze(spec["otherwise"]),
+            title=self.text(path + ("title",), spec.get("title")), source=freeze(spec.get("source") or {}),
             where=self.where(path),
         )
 
@@ -599,7 +432,7 @@ class _Compiler:
                 continue
             out.append(RuleSpec(
                 id=rid, title=self.text(path + ("title",), rule.get("title")), when=when,
-                then=tuple(recs), source=_freeze(rule.get("source") or {}), notes=tuple(rule.get("notes") or ()),
+                then=tuple(recs), source=freeze(rule.get("source") or {}), notes=tuple(rule.get("notes") or ()),
                 statements=tuple(rule.get("statements") or ()), where=self.where(path + ("when",)),
             ))
         return out
@@ -634,9 +467,9 @@ class _Compiler:
             return None
         return RecommendationSpec(
             id=rec["id"], kind=rec["kind"], templates=FrozenDict(templates), strength=rec.get("strength"),
-            dose=_freeze(dose) if dose else None, dose_exprs=FrozenDict(dose_exprs),
-            schedule=_freeze(rec.get("schedule") or []), evidence=tuple(rec.get("evidence") or ()),
-            source=_freeze(rec.get("source") or {}), where=self.where(path),
+            dose=freeze(dose) if dose else None, dose_exprs=FrozenDict(dose_exprs),
+            schedule=freeze(rec.get("schedule") or []), evidence=tuple(rec.get("evidence") or ()),
+            source=freeze(rec.get("source") or {}), where=self.where(path),
         )
 
     def check_notes(self, notes: list[Mapping[str, Any]]) -> None:

@@ -17,15 +17,15 @@ from typing import Any, Mapping
 
 import simpleeval
 
-from .codegen import Slow
-from .compile import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
-from .errors import Diagnostic, EvaluationError
-from .expressions import CompiledExpression
-from .facts import Given, validate_facts
-from .loading import Document
-from .formatting import format_date, format_number, localized
-from .templates import TemplateRuntimeError
-from .units import IdentityCache, round_half_up
+from engine.accel.codegen import Slow
+from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
+from engine.errors import Diagnostic, EvaluationError
+from engine.language.expressions import CompiledExpression
+from engine.facts import Given, validate_facts
+from engine.loading import Document
+from engine.texts.formatting import format_date, format_number, localized
+from engine.texts.templates import TemplateRuntimeError
+from engine.language.units import IdentityCache, round_half_up
 
 __all__ = ["decide_facts", "PLAN_ERRORS", "RESULT_VERSION", "Why", "Recommendation", "Undetermined", "Value", "Result", "evaluate", "decide",
            "match_table"]

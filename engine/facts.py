@@ -15,11 +15,12 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .compile import CompiledGuideline, FactSpec
-from .errors import Diagnostic, FactsError, did_you_mean
-from .loading import DEFAULT_LIMITS, Document, Limits, decode_source, parse_yaml, read_source
-from .formatting import format_number
-from .units import parse_quantity_text
+from engine.model import CompiledGuideline, FactSpec
+from engine.errors import Diagnostic, FactsError, did_you_mean
+from engine.loading import Document, decode_source, parse_yaml, read_source
+from engine.limits import DEFAULT_LIMITS, Limits
+from engine.texts.formatting import format_number
+from engine.language.units import parse_quantity_text
 
 __all__ = ["Given", "validate_facts", "read_facts"]
 
@@ -68,7 +69,7 @@ def validate_facts(
         if doc is not None:
             problems.append(doc.diagnostic(path, code, message, hint=hint, key=key))
         else:
-            from .loading import format_path
+            from engine.loading import format_path
 
             problems.append(Diagnostic(file, 0, 0, code, message, path=format_path(path), hint=hint))
 

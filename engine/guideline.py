@@ -13,12 +13,14 @@ import hashlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from . import bytecode
-from .codegen import build_plans
-from .compile import CompiledGuideline, compile_document
-from .errors import Diagnostic, GuidelineError
-from .evaluate import Result, decide_facts, evaluate, match_table
-from .loading import DEFAULT_LIMITS, Document, Limits, parse_yaml, read_source
+import engine.bytecode as bytecode
+from engine.accel.codegen import build_plans
+from engine.compile import compile_document
+from engine.model import CompiledGuideline
+from engine.errors import Diagnostic, GuidelineError
+from engine.evaluate import Result, decide_facts, evaluate, match_table
+from engine.loading import Document, parse_yaml, read_source
+from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Guideline", "Decisions", "load", "load_text", "check_text", "run_pipeline"]
 
@@ -156,7 +158,7 @@ def run_pipeline(text: str, file: str, limits: Limits = DEFAULT_LIMITS
         problems.append(Diagnostic(file, 1, 1, "yaml.empty", "the document is empty"))
     if problems and doc.data is None:
         return doc, None, sorted(problems)
-    from .schema import check_document
+    from engine.schema import check_document
 
     schema_problems, broken = check_document(doc)
     problems.extend(schema_problems)
@@ -189,7 +191,7 @@ def load(path: str | Path, *, limits: Limits = DEFAULT_LIMITS, cache_dir: str | 
         raise GuidelineError(problems)
     if cache_dir is None:
         return load_text(text, str(path), limits=limits)
-    from .cache import cache_key, read_cached, write_cached
+    from engine.accel.cache import cache_key, read_cached, write_cached
 
     folder = Path(cache_dir)
     key = cache_key(text, str(path), limits)

@@ -30,31 +30,14 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from .errors import Diagnostic
+from engine.errors import Diagnostic
+from engine.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["Limits", "Position", "Document", "parse_yaml", "read_source"]
+__all__ = ["Position", "Document", "parse_yaml", "read_source"]
 
 YamlPath = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits applied to untrusted input.
-
-    An embedding application passes its own instance to :func:`engine.load`.
-    """
-
-    max_file_bytes: int = 2 * 1024 * 1024
-    max_depth: int = 64
-    max_scalar_chars: int = 20_000
-    max_expression_chars: int = 2_000
-    max_expression_depth: int = 40
-    max_template_chars: int = 20_000
-    max_template_iterations: int = 10_000
-    max_output_chars: int = 100_000
-
-
-DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from .evaluate import Result
-from .formatting import format_number, localized
+from engine.evaluate import Result
+from engine.texts.formatting import format_number, localized
 
 __all__ = ["render", "FORMATS"]
 

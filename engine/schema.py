@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-from .errors import Diagnostic, did_you_mean
-from .loading import Document
+from engine.errors import Diagnostic, did_you_mean
+from engine.loading import Document
 
 __all__ = ["load_schema", "validate_document", "check_document"]
 
@@ -129,7 +129,7 @@ def _plain_message(error: Any) -> str:
 
 
 def _where(path: tuple[Any, ...]) -> str:
-    from .loading import format_path
+    from engine.loading import format_path
 
     return format_path(path) or "the document"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.cli import run
+from engine.frontends.cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"

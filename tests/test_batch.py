@@ -85,7 +85,7 @@ def test_parallel_results_come_in_order_with_a_bounded_window() -> None:
     """At most `window` chunks are submitted and not yet taken, whatever order the workers finish in."""
     import random
 
-    from engine.batch import in_order
+    from engine.frontends.batch import in_order
 
     in_flight: list[int] = []
     high_water = 0

@@ -43,7 +43,7 @@ def test_cross_checks_report_a_wrong_decision_and_a_wrong_text(monkeypatch, caps
     assert checked > 0 and mismatches == checked
     assert "MISMATCH patient 0" in capsys.readouterr().out
 
-    from engine.templates import CompiledTemplate
+    from engine.texts.templates import CompiledTemplate
 
     original = CompiledTemplate.render
 

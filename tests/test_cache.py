@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import engine
-from engine.cache import _FORMAT, cache_key
+from engine.accel.cache import _FORMAT, cache_key
 
 from .conftest import SHIPPED, baseline_facts
 
@@ -58,7 +58,7 @@ def test_cli_uses_the_cache_and_can_turn_it_off(cli, private_compile_cache, monk
     assert len(set(private_compile_cache.glob("*.pickle")) - before) <= 1
     assert set(private_compile_cache.glob("*.pickle"))
     monkeypatch.setenv("GUIDELINE_CACHE", "0")
-    from engine.cache import default_cache_dir
+    from engine.accel.cache import default_cache_dir
 
     assert default_cache_dir() is None
 
@@ -68,9 +68,9 @@ def test_a_cached_or_pickled_guideline_brings_its_code(tmp_path, monkeypatch) ->
     expressions and texts travel as code objects."""
     import pickle
 
-    import engine.codegen
-    import engine.expressions
-    import engine.textgen
+    import engine.accel.codegen
+    import engine.language.expressions
+    import engine.texts.textgen
 
     first = engine.load(SHIPPED, cache_dir=tmp_path)
     data = pickle.dumps(first)
@@ -78,9 +78,9 @@ def test_a_cached_or_pickled_guideline_brings_its_code(tmp_path, monkeypatch) ->
     def refuse(*_args, **_kwargs):
         raise AssertionError("code generated again")
 
-    monkeypatch.setattr(engine.codegen, "_plan_code", refuse)
-    monkeypatch.setattr(engine.expressions, "_codegen", refuse)
-    monkeypatch.setattr(engine.textgen, "translate", refuse)
+    monkeypatch.setattr(engine.accel.codegen, "_plan_code", refuse)
+    monkeypatch.setattr(engine.language.expressions, "_codegen", refuse)
+    monkeypatch.setattr(engine.texts.textgen, "translate", refuse)
     for g in (engine.load(SHIPPED, cache_dir=tmp_path), pickle.loads(data)):
         assert engine.render(g.evaluate(baseline_facts(), on=DAY), "json", explain=True) == \
             engine.render(first.evaluate(baseline_facts(), on=DAY), "json", explain=True)
@@ -91,15 +91,15 @@ def test_code_from_another_python_version_is_compiled_again(monkeypatch) -> None
 
     import engine.bytecode
 
-    import engine.codegen
-    import engine.expressions
-    import engine.textgen
+    import engine.accel.codegen
+    import engine.language.expressions
+    import engine.texts.textgen
 
     first = engine.load(SHIPPED)
     data = pickle.dumps(first)
     calls: list[str] = []
-    for module, name in ((engine.codegen, "_plan_code"), (engine.expressions, "_codegen"),
-                         (engine.textgen, "translate")):
+    for module, name in ((engine.accel.codegen, "_plan_code"), (engine.language.expressions, "_codegen"),
+                         (engine.texts.textgen, "translate")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name, **k: calls.append(_n) or _o(*a, **k))
     monkeypatch.setattr(engine.bytecode, "_TAG", b"\x00\x00\r\n")  # as if another interpreter read it
@@ -113,7 +113,7 @@ def test_code_from_another_python_version_is_compiled_again(monkeypatch) -> None
 
 
 def test_bytecode_payloads_refuse_damage() -> None:
-    from engine import bytecode
+    import engine.bytecode as bytecode
 
     code = compile("1 + 1", "<x>", "eval")
     assert eval(bytecode.load(bytecode.dump(code))) == 2  # noqa: S307 - our own constant expression
@@ -125,7 +125,7 @@ def test_bytecode_payloads_refuse_damage() -> None:
 
 
 def _expressions(compiled):
-    from engine.expressions import CompiledExpression
+    from engine.language.expressions import CompiledExpression
 
     seen: set[int] = set()
 

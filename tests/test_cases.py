@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
+from engine.authoring.cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
 
 from .conftest import ROOT
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import engine
-from engine.diff import diff_guidelines
-from engine.diff_report import render_diff
+from engine.authoring.diff import diff_guidelines
+from engine.authoring.diff_report import render_diff
 from engine.loading import parse_yaml
 
 from .conftest import SHIPPED

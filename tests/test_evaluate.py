@@ -12,7 +12,7 @@ import jinja2
 import pytest
 
 import engine
-from engine.expressions import CompiledExpression
+from engine.language.expressions import CompiledExpression
 
 from .conftest import DAY, FAILING_GUIDELINE, baseline_facts
 

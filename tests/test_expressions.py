@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.expressions import NameInfo, compile_expression, reference_eval
+from engine.language.expressions import NameInfo, compile_expression, reference_eval
 
 SCOPE = {
     "a": NameInfo("boolean"), "b": NameInfo("boolean"), "c": NameInfo("boolean"),
@@ -189,7 +189,7 @@ def test_constant_operands_compile_without_python_warnings() -> None:
     """`known(3)` or `5 is none` must not make Python print a SyntaxWarning at load."""
     import warnings
 
-    from engine.templates import compile_template
+    from engine.texts.templates import compile_template
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from engine.lint import CHECKS, lint_text
+from engine.authoring.lint import CHECKS, lint_text
 
 from .conftest import MINIMAL_HEAD, SHIPPED
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.loading import Limits, decode_source, parse_yaml, read_source
+from engine.loading import decode_source, parse_yaml, read_source
+
+from engine.limits import Limits
 
 
 def codes(doc):

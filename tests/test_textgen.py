@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.formatting import fold_line, format_number
-from engine.templates import CompiledTemplate, compile_template
+from engine.texts.formatting import fold_line, format_number
+from engine.texts.templates import CompiledTemplate, compile_template
 
 NAMES = {"x", "y", "flag", "kind", "day", "items", "pairs", "label"}
 # How many items a loop over each name goes through at most (as compile.py derives from the declarations).
@@ -102,14 +102,14 @@ def test_anything_else_is_left_to_jinja(text: str) -> None:
 def test_run_time_failures_fall_back_to_jinja_and_its_message() -> None:
     template = compiled("{{ {'a': 'alpha'}[kind] }}", "fr")
     assert template.render({"kind": "a"}, 100) == "alpha"
-    from engine.templates import TemplateRuntimeError
+    from engine.texts.templates import TemplateRuntimeError
 
     with pytest.raises(TemplateRuntimeError):  # Jinja reports the missing key (StrictUndefined)
         template.render({"kind": "zz"}, 100)
 
 
 def test_output_limit_applies_to_translated_texts() -> None:
-    from engine.templates import TemplateRuntimeError
+    from engine.texts.templates import TemplateRuntimeError
 
     template = compiled("{% for c in items %}{{ label }}{% endfor %}", "fr")
     assert template.fast is not None

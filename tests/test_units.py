@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.units import Unit, UnitSystem, parse_quantity_text, round_half_up
+from engine.language.units import Unit, UnitSystem, parse_quantity_text, round_half_up
 
 
 def test_conversions_are_exact_in_the_declared_direction() -> None:

@@ -7,8 +7,8 @@ import dis
 
 import pytest
 
-from engine.expressions import NameInfo, compile_expression
-from engine.functions import REGISTRY
+from engine.language.expressions import NameInfo, compile_expression
+from engine.language.functions import REGISTRY
 
 SCOPE = {"eval": NameInfo("number"), "open": NameInfo("number"), "print": NameInfo("boolean"),
          "s": NameInfo("enum", ("a", "b")), "t": NameInfo("enum"), "x": NameInfo("number")}
@@ -46,7 +46,7 @@ def test_builtins_are_empty_at_run_time() -> None:
 
 
 def test_generated_tree_uses_only_safe_node_types() -> None:
-    from engine.expressions import _Gen
+    from engine.language.expressions import _Gen
 
     allowed = {ast.Expression, ast.IfExp, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name,
                ast.Constant, ast.Tuple, ast.NamedExpr, ast.Load, ast.Store, ast.Is, ast.IsNot, ast.Or, ast.And,

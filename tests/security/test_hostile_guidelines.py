@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import engine
-from engine.loading import Limits
+from engine.limits import Limits
 
 from .conftest import CANARY
 

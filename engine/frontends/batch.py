@@ -21,8 +21,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
-from .errors import Diagnostic, EngineError
-from .guideline import Guideline, load
+from engine.errors import Diagnostic, EngineError
+from engine.guideline import Guideline, load
 
 __all__ = ["read_rows", "BatchSummary", "run_batch", "in_order"]
 

@@ -53,7 +53,7 @@ def _abs(value: Any) -> Any:
 def _round(value: Any, decimals: Any = 0) -> Any:
     if value is None or decimals is None:
         return None
-    from .units import round_half_up
+    from engine.language.units import round_half_up
 
     return round_half_up(value, int(decimals))
 

@@ -6,9 +6,9 @@ import ast
 import math
 from typing import Any, Iterator
 
-from ..errors import Diagnostic
-from ..intervals import Interval, intersect
-from . import Context, check
+from engine.errors import Diagnostic
+from engine.language.intervals import Interval, intersect
+from engine.authoring.lint.registry import Context, check
 
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq}
 

@@ -32,10 +32,10 @@ from typing import Any, Callable, Mapping
 
 import simpleeval
 
-from . import bytecode
-from .errors import did_you_mean
-from .functions import REGISTRY
-from .loading import DEFAULT_LIMITS, Limits
+import engine.bytecode as bytecode
+from engine.errors import did_you_mean
+from engine.language.functions import REGISTRY
+from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "NameInfo",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from typing import TypeVar
 
-from .loading import Limits
+from engine.limits import Limits
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ def _engine_fingerprint() -> bytes:
     """Digest of the engine's source files and schemas: any edit gives new keys."""
     digest = hashlib.sha256(sys.version.encode())
     package = Path(__file__).resolve().parent
-    from .schema import schema_text  # noqa: PLC0415 - resolved only when caching
+    from engine.schema import schema_text  # noqa: PLC0415 - resolved only when caching
 
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import Diagnostic, EngineError, FactsError, GuidelineError
-from .evaluate import Result
-from .guideline import Guideline, load
-from .loading import Document, parse_yaml, read_source
-from .schema import validate_document
+from engine.errors import Diagnostic, EngineError, FactsError, GuidelineError
+from engine.evaluate import Result
+from engine.guideline import Guideline, load
+from engine.loading import Document, parse_yaml, read_source
+from engine.schema import validate_document
 
 __all__ = ["Case", "CaseOutcome", "Coverage", "find_case_files", "load_cases", "run_case", "coverage"]
 

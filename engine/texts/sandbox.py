@@ -18,11 +18,11 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import textgen
-from .errors import did_you_mean
-from .formatting import UNKNOWN_WORD, format_date, format_number
-from .loading import DEFAULT_LIMITS, Limits
-from .templates import CompiledTemplate, TemplateProblem
+from engine.texts import textgen
+from engine.errors import did_you_mean
+from engine.texts.formatting import UNKNOWN_WORD, format_date, format_number
+from engine.limits import DEFAULT_LIMITS, Limits
+from engine.texts.templates import CompiledTemplate, TemplateProblem
 
 __all__ = ["compile_template", "environment", "from_code", "render", "branches_taken", "instrumented",
            "iterations", "RenderFailure"]

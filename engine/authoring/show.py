@@ -12,9 +12,9 @@ import ast
 import html
 from typing import Any, Mapping
 
-from .compile import CompiledGuideline
-from .render import format_dose, format_schedule, format_source
-from .templates import localized
+from engine.model import CompiledGuideline
+from engine.render import format_dose, format_schedule, format_source
+from engine.texts.templates import localized
 
 __all__ = ["show"]
 

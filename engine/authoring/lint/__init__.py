@@ -17,56 +17,15 @@ An ignore without a reason is itself a finding (``lint-ignore-reason``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
-from ..compile import CompiledGuideline
-from ..errors import Diagnostic
-from ..loading import Document
+# The check modules register themselves in CHECKS when imported.
+from engine.authoring.lint import provenance, rules, tables, usage  # noqa: F401
+from engine.authoring.lint.registry import CHECKS, Check, Context, check
+from engine.errors import Diagnostic
+from engine.loading import Document
 
 __all__ = ["Context", "Check", "CHECKS", "check", "lint_text", "lint_file"]
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a check reads: the compiled guideline and the loaded document."""
-
-    guideline: CompiledGuideline
-    doc: Document
-
-    def finding(self, path: tuple, check_id: str, message: str, hint: str = "", *, key: bool = False,
-                severity: str | None = None) -> Diagnostic:
-        """A finding located at ``path`` in the guideline file."""
-        return self.doc.diagnostic(path, check_id, message, hint=hint, key=key,
-                                   severity=severity or CHECKS[check_id].severity)
-
-
-@dataclass(frozen=True)
-class Check:
-    """A registered check."""
-
-    id: str
-    severity: str
-    run: Callable[[Context], Iterator[Diagnostic]]
-
-    @property
-    def doc(self) -> str:
-        """The check's documentation (its docstring)."""
-        return (self.run.__doc__ or "").strip()
-
-
-CHECKS: dict[str, Check] = {}
-
-
-def check(check_id: str, severity: str) -> Callable[[Callable[[Context], Iterator[Diagnostic]]], Callable[[Context], Iterator[Diagnostic]]]:
-    """Register a check function under ``check_id`` with a default severity."""
-
-    def register(fn: Callable[[Context], Iterator[Diagnostic]]) -> Callable[[Context], Iterator[Diagnostic]]:
-        CHECKS[check_id] = Check(check_id, severity, fn)
-        return fn
-
-    return register
 
 
 _IGNORE = re.compile(r"#\s*lint:\s*ignore\s+([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(\S.*))?$")
@@ -102,7 +61,7 @@ def run_checks(ctx: Context, only: set[str] | None = None) -> list[Diagnostic]:
 
 def lint_text(text: str, file: str) -> tuple[list[Diagnostic], bool]:
     """Lint guideline ``text``; return (findings, loaded). Load errors are returned as findings."""
-    from ..guideline import run_pipeline
+    from engine.guideline import run_pipeline
 
     doc, compiled, problems = run_pipeline(text, file)
     if compiled is None:
@@ -112,14 +71,10 @@ def lint_text(text: str, file: str) -> tuple[list[Diagnostic], bool]:
 
 def lint_file(path: str | Path) -> tuple[list[Diagnostic], bool]:
     """Lint the guideline file at ``path``."""
-    from ..loading import read_source
+    from engine.loading import read_source
 
     text, problems = read_source(path)
     if text is None:
         return problems, False
     return lint_text(text, str(path))
 
-
-# The check modules register themselves in CHECKS when imported; they import
-# Context and check from here, so they come last.
-from . import provenance, rules, tables, usage  # noqa: E402, F401

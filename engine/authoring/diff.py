@@ -21,11 +21,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .compile import CompiledGuideline, FactSpec
-from .errors import EngineError, FactsError
-from .evaluate import to_json_value
-from .guideline import Guideline
-from .formatting import format_number
+from engine.model import CompiledGuideline, FactSpec
+from engine.errors import EngineError, FactsError
+from engine.evaluate import to_json_value
+from engine.guideline import Guideline
+from engine.texts.formatting import format_number
 
 __all__ = ["Change", "Impact", "DiffReport", "diff_guidelines"]
 
@@ -427,7 +427,7 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
                     old_data: Mapping[str, Any] | None = None, new_data: Mapping[str, Any] | None = None
                     ) -> DiffReport:
     """Structural diff and clinical impact of going from ``old`` to ``new``."""
-    from .lint.versioning import bump_check
+    from engine.authoring.lint.versioning import bump_check
 
     changes = structural_diff(old.compiled, new.compiled)
     impact = Impact()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from .diff import DiffReport, PatientChange
+from engine.authoring.diff import DiffReport, PatientChange
 
 __all__ = ["render_diff"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..errors import Diagnostic
-from . import Context, check
+from engine.errors import Diagnostic
+from engine.authoring.lint.registry import Context, check
 
 
 @check("rule-no-source", "warning")

@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from . import __version__
-from .errors import Diagnostic, EngineError
-from .facts import read_facts
-from .guideline import check_text, load
-from .cache import default_cache_dir
-from .loading import DEFAULT_LIMITS, read_source
-from .render import FORMATS, render
+from engine import __version__
+from engine.errors import Diagnostic, EngineError
+from engine.facts import read_facts
+from engine.guideline import check_text, load
+from engine.accel.cache import default_cache_dir
+from engine.loading import read_source
+from engine.limits import DEFAULT_LIMITS
+from engine.render import FORMATS, render
 
 __all__ = ["run", "main"]
 
@@ -207,8 +208,8 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
 
 
 def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from .lint import CHECKS, lint_file
-    from .lint.versioning import version_findings
+    from engine.authoring.lint import CHECKS, lint_file
+    from engine.authoring.lint.versioning import version_findings
 
     if args.list_checks:
         stdout.write("\n\n".join(f"{c.id} ({c.severity})\n    " + c.doc.replace("\n", "\n    ")
@@ -239,7 +240,7 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
 
 
 def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
-    from .batch import open_input, read_rows, run_batch
+    from engine.frontends.batch import open_input, read_rows, run_batch
 
     on = _date_arg(args.date, "batch")
     if args.jobs < 1:
@@ -286,7 +287,7 @@ def _date_arg(text: str | None, command: str) -> dt.date:
 
 def _read_side(side: str) -> tuple[str, str, Path | None]:
     """(text, label, folder for its cases) of a diff side: a file or GIT_REV:path."""
-    from .lint.versioning import read_revision
+    from engine.authoring.lint.versioning import read_revision
 
     path = Path(side)
     if path.exists() or ":" not in side:
@@ -311,11 +312,11 @@ class _SideError(Exception):
 
 
 def _cmd_diff(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from .cases import find_case_files, load_cases
-    from .diff import diff_guidelines
-    from .diff_report import render_diff
-    from .guideline import load_text
-    from .loading import parse_yaml
+    from engine.authoring.cases import find_case_files, load_cases
+    from engine.authoring.diff import diff_guidelines
+    from engine.authoring.diff_report import render_diff
+    from engine.guideline import load_text
+    from engine.loading import parse_yaml
 
     if args.base:
         if args.sides:
@@ -371,7 +372,7 @@ def _changed_since(rev: str) -> list[tuple[str, str]]:
 
 
 def _cmd_show(args: argparse.Namespace, stdout: IO[str]) -> int:
-    from .show import show
+    from engine.authoring.show import show
 
     guideline = load(args.guideline)
     if args.lang and args.lang not in guideline.languages:
@@ -381,7 +382,7 @@ def _cmd_show(args: argparse.Namespace, stdout: IO[str]) -> int:
 
 
 def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
-    from .scaffold import scaffold
+    from engine.authoring.scaffold import scaffold
 
     folder = Path(args.folder)
     package = Path(__file__).resolve().parent
@@ -398,7 +399,7 @@ def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
 
 
 def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from .cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
+    from engine.authoring.cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
 
     files = find_case_files(args.paths)
     missing = [p for p in args.paths if not Path(p).exists()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Iterator
 
-from ..errors import Diagnostic
-from . import Context, check
+from engine.errors import Diagnostic
+from engine.authoring.lint.registry import Context, check
 
 
 def _read_names(ctx: Context) -> set[str]:

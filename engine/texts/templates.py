@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from . import bytecode
-from .formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
-from .loading import DEFAULT_LIMITS, Limits
+import engine.bytecode as bytecode
+from engine.texts.formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
+from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["localized", "TemplateProblem", "CompiledTemplate", "TemplateRuntimeError", "compile_template",
            "text_function", "format_number", "format_date", "UNKNOWN_WORD"]
@@ -56,7 +56,7 @@ class CompiledTemplate:
     def jinja(self) -> Any:
         """Jinja's template object (built from ``code`` the first time it is needed)."""
         if self.template is None:
-            from .sandbox import from_code  # noqa: PLC0415 - Jinja only when needed
+            from engine.texts.sandbox import from_code  # noqa: PLC0415 - Jinja only when needed
 
             object.__setattr__(self, "template", from_code(self.lang, self.code))
         return self.template
@@ -72,7 +72,7 @@ class CompiledTemplate:
                 out = None
             if out is not None and len(out) <= max_chars:
                 return out  # already tidied by the translated code
-        from .sandbox import RenderFailure, render  # noqa: PLC0415 - Jinja only when needed
+        from engine.texts.sandbox import RenderFailure, render  # noqa: PLC0415 - Jinja only when needed
 
         try:
             out = render(self.jinja, context)
@@ -95,7 +95,7 @@ class CompiledTemplate:
     @property
     def branches(self) -> tuple[str, ...]:
         """Labels of the template's branches (each if/elif/else, implicit else included)."""
-        from .sandbox import instrumented  # noqa: PLC0415 - Jinja only when needed
+        from engine.texts.sandbox import instrumented  # noqa: PLC0415 - Jinja only when needed
 
         return instrumented(self.lang, self.text)[1]
 
@@ -105,7 +105,7 @@ class CompiledTemplate:
         An instrumented copy of the template is compiled the first time; normal
         evaluation never uses it.
         """
-        from .sandbox import branches_taken  # noqa: PLC0415 - Jinja only when needed
+        from engine.texts.sandbox import branches_taken  # noqa: PLC0415 - Jinja only when needed
 
         return branches_taken(self.lang, self.text, context)
 
@@ -114,7 +114,7 @@ def compile_template(text: str, lang: str, available: set[str], max_chars: int, 
                      lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS
                      ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
     """Parse, check and compile ``text`` (see :func:`engine.sandbox.compile_template`)."""
-    from .sandbox import compile_template as compile_with_jinja  # noqa: PLC0415 - Jinja only when needed
+    from engine.texts.sandbox import compile_template as compile_with_jinja  # noqa: PLC0415 - Jinja only when needed
 
     return compile_with_jinja(text, lang, available, max_chars, lengths=lengths, limits=limits)
 
@@ -125,8 +125,8 @@ def _restore(lang: str, text: str, names: frozenset[str], code: Any, static: str
     translated = _load_text_code(text_code)
     if loaded is None or (translated is None and text_code is not None):
         # Pickled by another Python version: compile the (already checked) text again.
-        from . import textgen  # noqa: PLC0415
-        from .sandbox import environment  # noqa: PLC0415
+        from engine.texts import textgen  # noqa: PLC0415
+        from engine.texts.sandbox import environment  # noqa: PLC0415
 
         loaded = environment(lang).compile(text)
         if text_code is not None:

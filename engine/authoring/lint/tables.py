@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator
 
-from ..compile import Cell, TableSpec
-from ..errors import Diagnostic
-from ..intervals import Interval, intersect, subtract, uncovered
-from . import Context, check
+from engine.model import Cell, TableSpec
+from engine.errors import Diagnostic
+from engine.language.intervals import Interval, intersect, subtract, uncovered
+from engine.authoring.lint.registry import Context, check
 
 _EVERYTHING = Interval(float("-inf"), float("inf"), False, False)
 _MAX_COMBINATIONS = 2000

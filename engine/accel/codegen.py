@@ -25,10 +25,10 @@ import math
 from types import CodeType
 from typing import Any, Callable
 
-from .compile import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
-from .expressions import _RUNTIME_GLOBALS, _Gen
-from .intervals import intersect
-from .units import round_half_up
+from engine.model import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
+from engine.language.expressions import _RUNTIME_GLOBALS, _Gen
+from engine.language.intervals import intersect
+from engine.language.units import round_half_up
 
 __all__ = ["PlanFunction", "Slow", "build_plans"]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic
-from ..loading import parse_yaml, read_source
+from engine.errors import Diagnostic
+from engine.loading import parse_yaml, read_source
 
 __all__ = ["version_findings", "suggest_bump", "read_revision", "BumpCheck", "bump_check"]
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from .units import Unit
+from engine.language.units import Unit
 
 __all__ = ["Interval", "parse_interval", "intersect", "subtract", "uncovered"]
 
