@@ -11,7 +11,7 @@ The pipeline, one module per stage: ``loading`` (YAML with positions) ->
 """
 
 from engine.errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError
-from engine.evaluate import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
+from engine.results import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
 from engine.guideline import Decisions, Guideline, load, load_text
 from engine.limits import Limits
 from engine.render import render

@@ -18,7 +18,8 @@ from engine.accel.codegen import build_plans
 from engine.compile import compile_document
 from engine.model import CompiledGuideline
 from engine.errors import Diagnostic, GuidelineError
-from engine.evaluate import Result, decide_facts, evaluate, match_table
+from engine.evaluate import decide_facts, evaluate, match_table
+from engine.results import Result
 from engine.loading import Document, parse_yaml, read_source
 from engine.limits import DEFAULT_LIMITS, Limits
 

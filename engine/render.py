@@ -11,48 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from engine.evaluate import Result
+from engine.results import Result
 from engine.texts.formatting import format_number, localized
+from engine.texts.words import FR_EVERY, RESULT, words
 
 __all__ = ["render", "FORMATS"]
 
 FORMATS = ("text", "json", "markdown")
 
-_WORDS: dict[str, dict[str, str]] = {
-    "fr": {
-        "evaluated": "évalué le", "recommendations": "Recommandations", "none": "Aucune recommandation.",
-        "undetermined": "Décisions non déterminées", "needs": "il manque", "dose": "Dose",
-        "schedule": "Schéma", "source": "Source", "why": "Pourquoi", "evidence": "Preuves",
-        "values": "Valeurs", "not_fired": "Règles non déclenchées", "notes": "Notes sur la source",
-        "missing": "Faits non renseignés", "strength": "Force", "decision": "décision",
-        "action": "action", "warning": "mise en garde", "contraindication": "contre-indication",
-        "referral": "avis spécialisé", "information": "information",
-        "oral": "per os", "intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM",
-        "doses": "prises", "then": "puis", "ongoing": "au long cours",
-        "infusion": "perfusion d'au moins", "min": "min", "per_day": "fois par jour", "for": "pendant",
-        "hour": "heure", "day": "jour", "week": "semaine", "month": "mois", "year": "an",
-        "hours": "heures", "days": "jours", "weeks": "semaines", "months": "mois", "years": "ans",
-        "loading": "recharge", "maintenance": "entretien",
-    },
-    "en": {
-        "evaluated": "evaluated on", "recommendations": "Recommendations", "none": "No recommendation.",
-        "undetermined": "Undetermined decisions", "needs": "needs", "dose": "Dose",
-        "schedule": "Schedule", "source": "Source", "why": "Why", "evidence": "Evidence",
-        "values": "Values", "not_fired": "Rules not fired", "notes": "Notes on the source",
-        "missing": "Facts not given", "strength": "Strength", "decision": "decision",
-        "action": "action", "warning": "warning", "contraindication": "contraindication",
-        "referral": "referral", "information": "information",
-        "oral": "oral", "intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM",
-        "doses": "doses", "then": "then", "ongoing": "ongoing",
-        "infusion": "infusion over at least", "min": "min", "per_day": "times a day", "for": "for",
-        "hour": "hour", "day": "day", "week": "week", "month": "month", "year": "year",
-        "hours": "hours", "days": "days", "weeks": "weeks", "months": "months", "years": "years",
-    },
-}
-
-
-def _w(lang: str) -> dict[str, str]:
-    return _WORDS.get(lang, _WORDS["en"])
+def _w(lang: str) -> Mapping[str, str]:
+    return words(RESULT, lang)
 
 
 def render(result: Result, fmt: str = "text", *, explain: bool = False) -> str:
@@ -69,8 +37,6 @@ def render(result: Result, fmt: str = "text", *, explain: bool = False) -> str:
     raise ValueError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
 
 
-# French agrees "tous/toutes les" with the unit's gender.
-_FR_EVERY = {"hour": "toutes les", "day": "tous les", "week": "toutes les", "month": "tous les", "year": "tous les"}
 
 
 def _interval(text: str, lang: str) -> str:
@@ -80,8 +46,8 @@ def _interval(text: str, lang: str) -> str:
     w = _w(lang)
     plural = w.get(unit + "s", unit)
     if lang == "fr":
-        return f"{_FR_EVERY.get(unit, 'tous les')} {plural}" if number == "1" else \
-            f"{_FR_EVERY.get(unit, 'tous les')} {number} {plural}"
+        return f"{FR_EVERY.get(unit, 'tous les')} {plural}" if number == "1" else \
+            f"{FR_EVERY.get(unit, 'tous les')} {number} {plural}"
     return f"every {w.get(unit, unit)}" if number == "1" else f"every {number} {plural}"
 
 
@@ -152,7 +118,7 @@ def format_source(source: Mapping[str, Any]) -> str:
 
 def _text(result: Result, explain: bool) -> str:
     w = _w(result.lang)
-    g = result._guideline
+    g = result.compiled
     title = _t(g.title, result) if g else result.guideline
     lines = [f"{title} — {result.guideline} v{result.version} ({w['evaluated']} {result.evaluated_on.isoformat()})", ""]
     lines.append(f"{w['recommendations']} ({len(result.recommendations)})")
@@ -196,19 +162,19 @@ def _text(result: Result, explain: bool) -> str:
 
 
 def _t(texts: Mapping[str, str], result: Result) -> str:
-    primary = result._guideline.languages[0] if result._guideline else None
+    primary = result.compiled.languages[0] if result.compiled else None
     return localized(texts, result.lang, primary)
 
 
 def _fact_label(result: Result, name: str) -> str:
-    g = result._guideline
+    g = result.compiled
     if g and name in g.facts:
         return f"{_t(g.facts[name].label, result)} ({name})"
     return name
 
 
 def _evidence_line(result: Result, ev_id: str) -> str:
-    g = result._guideline
+    g = result.compiled
     if g is None or ev_id not in g.evidence:
         return ev_id
     ev = g.evidence[ev_id]
@@ -220,7 +186,7 @@ def _evidence_line(result: Result, ev_id: str) -> str:
 
 
 def _notes_for(result: Result) -> list[Mapping[str, Any]]:
-    g = result._guideline
+    g = result.compiled
     if g is None:
         return []
     wanted = {n for r in result.recommendations for n in r.notes}
@@ -228,7 +194,7 @@ def _notes_for(result: Result) -> list[Mapping[str, Any]]:
 
 
 def _explain_data(result: Result) -> dict[str, Any]:
-    g = result._guideline
+    g = result.compiled
     evidence_ids = sorted({e for r in result.recommendations for e in r.evidence})
     return {
         "evidence": {e: _evidence_data(g.evidence[e]) for e in evidence_ids} if g else {},
@@ -243,7 +209,7 @@ def _evidence_data(ev: Mapping[str, Any]) -> dict[str, Any]:
 
 def _markdown(result: Result, explain: bool) -> str:
     w = _w(result.lang)
-    g = result._guideline
+    g = result.compiled
     title = _t(g.title, result) if g else result.guideline
     out = [f"## {title}", "", f"`{result.guideline}` v{result.version} — {w['evaluated']} {result.evaluated_on.isoformat()}", ""]
     out.append(f"### {w['recommendations']} ({len(result.recommendations)})")

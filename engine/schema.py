@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any, Iterator
 
 
+from engine.resources import schema_text
 from engine.errors import Diagnostic, did_you_mean
 from engine.loading import Document
 
@@ -21,18 +20,6 @@ __all__ = ["load_schema", "validate_document", "check_document"]
 
 
 @lru_cache(maxsize=None)
-def schema_text(name: str = "guideline.schema.json") -> str:
-    """The text of the named JSON Schema shipped in ``schemas/``.
-
-    In a checkout the repository's ``schemas/`` folder is read directly; an
-    installed wheel carries the same files as the ``engine.schemas`` package.
-    """
-    checkout = Path(__file__).resolve().parent.parent / "schemas" / name
-    if checkout.is_file():
-        return checkout.read_text(encoding="utf-8")
-    return resources.files("engine.schemas").joinpath(name).read_text(encoding="utf-8")
-
-
 @lru_cache(maxsize=None)
 def load_schema(name: str = "guideline.schema.json") -> dict[str, Any]:
     """The named JSON Schema, parsed."""

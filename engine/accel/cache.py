@@ -25,6 +25,7 @@ from pathlib import Path
 
 from typing import TypeVar
 
+from engine.resources import SCHEMA_NAMES, schema_text
 from engine.limits import Limits
 
 T = TypeVar("T")
@@ -48,13 +49,12 @@ def default_cache_dir() -> Path | None:
 def _engine_fingerprint() -> bytes:
     """Digest of the engine's source files and schemas: any edit gives new keys."""
     digest = hashlib.sha256(sys.version.encode())
-    package = Path(__file__).resolve().parent
-    from engine.schema import schema_text  # noqa: PLC0415 - resolved only when caching
+    package = Path(__file__).resolve().parents[1]  # the whole engine package, not only this subpackage
 
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
-    for name in ("guideline.schema.json", "cases.schema.json"):
+    for name in SCHEMA_NAMES:
         digest.update(schema_text(name).encode())
     return digest.digest()
 

@@ -26,7 +26,7 @@ from types import CodeType
 from typing import Any, Callable
 
 from engine.model import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
-from engine.language.expressions import _RUNTIME_GLOBALS, _Gen
+from engine.language.expressions import RUNTIME_GLOBALS, KleeneCodegen
 from engine.language.intervals import intersect
 from engine.language.units import round_half_up
 
@@ -49,7 +49,7 @@ class _Rename(ast.NodeTransformer):
 
 
 def _expr(tree: ast.Expression) -> ast.expr:
-    body = _Gen().gen(copy.deepcopy(tree.body))
+    body = KleeneCodegen().gen(copy.deepcopy(tree.body))
     return _Rename().visit(body)
 
 
@@ -275,7 +275,7 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
     """
     if code is None:
         code = _plan_code(g)
-    namespace: dict[str, Any] = {**_RUNTIME_GLOBALS, **_helpers(g, lookup), "__builtins__": {}}
+    namespace: dict[str, Any] = {**RUNTIME_GLOBALS, **_helpers(g, lookup), "__builtins__": {}}
     exec(code, namespace)  # noqa: S102 - built from validated AST nodes only
     return namespace["decide"], namespace["decide_checked"], code
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from engine.errors import Diagnostic, EngineError, FactsError, GuidelineError
-from engine.evaluate import Result
+from engine.results import Result
 from engine.guideline import Guideline, load
 from engine.loading import Document, parse_yaml, read_source
 from engine.schema import validate_document
@@ -240,7 +240,7 @@ def coverage(guideline: Guideline, results: Iterable[Result]) -> Coverage:
             for row_id in (row or "").split(","):
                 rows.add(f"{table}:{row_id}")
         made.update(result.recommendation_ids())
-        env = result._explainer.env if result._explainer is not None else {}
+        env = result.trace
         for rec_id in result.recommendation_ids():
             # Every language's text is rendered for the same patient: a branch
             # is covered when some case takes it.

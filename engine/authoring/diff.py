@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 from engine.model import CompiledGuideline, FactSpec
 from engine.errors import EngineError, FactsError
-from engine.evaluate import to_json_value
+from engine.results import to_json_value
 from engine.guideline import Guideline
 from engine.texts.formatting import format_number
 

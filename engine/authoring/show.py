@@ -14,30 +14,11 @@ from typing import Any, Mapping
 
 from engine.model import CompiledGuideline
 from engine.render import format_dose, format_schedule, format_source
-from engine.texts.templates import localized
+from engine.texts.formatting import localized
+from engine.texts.words import EXPLAIN, REVIEW, words
 
 __all__ = ["show"]
 
-_WORDS = {
-    "fr": {"and": "et", "or": "ou", "not": "non", "known": "est renseigné", "unknown": "n'est pas renseigné",
-           "in": "fait partie de", "not in": "ne fait pas partie de", "if": "si", "else": "sinon",
-           "facts": "Faits (données d'entrée)", "derived": "Valeurs calculées", "tables": "Tables de décision",
-           "rules": "Règles", "notes": "Ambiguïtés de la source et décisions", "not_encoded": "Non encodé",
-           "when": "Quand", "then": "Alors", "source": "Source", "dose": "Dose", "schedule": "Schéma",
-           "name": "Nom", "type": "Type", "unit": "Unité", "range": "Plage plausible", "other_units": "Autres unités",
-           "row": "Ligne", "otherwise": "sinon", "hit": "politique", "decision": "Décision", "reason": "Raison",
-           "version": "version", "status": "statut", "formula": "Formule", "today": "la date d'évaluation",
-           "evidence": "Preuves", "kind": "Type", "strength": "Force", "rounded": "décimales :"},
-    "en": {"and": "and", "or": "or", "not": "not", "known": "is given", "unknown": "is not given",
-           "in": "is one of", "not in": "is not one of", "if": "if", "else": "otherwise",
-           "facts": "Facts (inputs)", "derived": "Computed values", "tables": "Decision tables",
-           "rules": "Rules", "notes": "Source ambiguities and decisions", "not_encoded": "Not encoded",
-           "when": "When", "then": "Then", "source": "Source", "dose": "Dose", "schedule": "Schedule",
-           "name": "Name", "type": "Type", "unit": "Unit", "range": "Plausible range", "other_units": "Other units",
-           "row": "Row", "otherwise": "otherwise", "hit": "hit policy", "decision": "Decision", "reason": "Reason",
-           "version": "version", "status": "status", "formula": "Formula", "today": "the evaluation date",
-           "evidence": "Evidence", "kind": "Kind", "strength": "Strength", "rounded": "decimals:"},
-}
 _OPS = {ast.Eq: "=", ast.NotEq: "≠", ast.Lt: "<", ast.LtE: "≤", ast.Gt: ">", ast.GtE: "≥",
         ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "/", ast.Mod: "mod", ast.Pow: "^", ast.FloorDiv: "÷"}
 
@@ -48,7 +29,7 @@ class _Words:
     def __init__(self, g: CompiledGuideline, lang: str):
         self.g = g
         self.lang = lang
-        self.w = _WORDS.get(lang, _WORDS["en"])
+        self.w = words(REVIEW, lang)
 
     def label(self, name: str) -> str:
         if name == "today":
@@ -60,11 +41,11 @@ class _Words:
 
     def value(self, name: str | None, value: Any) -> str:
         if isinstance(value, bool):
-            return {"fr": "oui" if value else "non"}.get(self.lang, "yes" if value else "no")
+            return words(EXPLAIN, self.lang)["yes" if value else "no"]
         fact = self.g.facts.get(name or "")
         if fact is not None and isinstance(value, str) and value in fact.value_labels:
             labels = fact.value_labels[value]
-            return f"« {labels.get(self.lang) or value} »" if self.lang == "fr" else f"“{labels.get(self.lang) or value}”"
+            return words(EXPLAIN, self.lang)["quoted"].format(labels.get(self.lang) or value)
         return f"'{value}'" if isinstance(value, str) else str(value)
 
     def words(self, node: ast.AST, context: str | None = None) -> str:
@@ -114,8 +95,8 @@ def _t(texts: Mapping[str, str] | None, lang: str) -> str:
 
 def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:
     """The document as (kind, content) blocks: h1/h2/h3, p, table (header, rows), list."""
-    w = _WORDS.get(lang, _WORDS["en"])
-    words = _Words(g, lang)
+    w = words(REVIEW, lang)
+    phrases = _Words(g, lang)
     out: list[tuple[str, Any]] = [
         ("h1", _t(g.title, lang)),
         ("p", f"`{g.id}` — {w['version']} {g.version} — {w['status']} {g.status} — "
@@ -137,12 +118,12 @@ def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:
         if d.decimals is not None:
             details.append(f"{w['rounded']} {d.decimals}")
         formula = _t(d.formula, lang)
-        out.append(("p", f"**{_t(d.label, lang)}** ({', '.join(details)}) = {words.words(d.expr.tree)}"
+        out.append(("p", f"**{_t(d.label, lang)}** ({', '.join(details)}) = {phrases.words(d.expr.tree)}"
                          + (f" — {formula}" if formula else "")))
     out.append(("h2", w["tables"]))
     for t in g.tables.values():
         out.append(("h3", f"{_t(t.title, lang) or t.name} (`{t.name}`, {w['hit']}: {t.hit}) — {format_source(t.source)}"))
-        header = [w["row"]] + [f"{words.label(i.expr.text.strip())}" + (f" ({i.unit})" if i.unit else "")
+        header = [w["row"]] + [f"{phrases.label(i.expr.text.strip())}" + (f" ({i.unit})" if i.unit else "")
                                for i in t.inputs] + [f"{o}" + (f" ({u})" if u else "") for o, u in t.outputs.items()]
         body = [[f"`{r.id}`"] + [str(c.interval) if c.kind == "interval" else c.text for c in r.cells]
                 + [_fmt(r.outputs.get(o)) for o in t.outputs] for r in t.rows]
@@ -151,7 +132,7 @@ def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:
     out.append(("h2", w["rules"]))
     for rule in g.rules:
         out.append(("h3", f"{_t(rule.title, lang) or rule.id} (`{rule.id}`)"))
-        items = [f"**{w['when']}**: {words.words(rule.when.tree)}"]
+        items = [f"**{w['when']}**: {phrases.words(rule.when.tree)}"]
         for rec in rule.then:
             items.append(f"**{w['then']}** [{rec.kind}{', ' + rec.strength if rec.strength else ''}] "
                          f"(`{rec.id}`): {rec.templates[lang].text if lang in rec.templates else ''}")

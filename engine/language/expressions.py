@@ -43,6 +43,8 @@ __all__ = [
     "CompiledExpression",
     "compile_expression",
     "reference_eval",
+    "KleeneCodegen",
+    "RUNTIME_GLOBALS",
 ]
 
 # Node types the language accepts: ours, but never more than simpleeval's
@@ -109,7 +111,7 @@ class CompiledExpression:
     ordered: tuple[str, ...] = ()  # names as first written, for explanations
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
-        return eval(self.code, _RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
+        return eval(self.code, RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Code objects do not pickle: the code travels as marshal bytes (see
@@ -132,10 +134,13 @@ def _ordered_names(tree: ast.AST) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for _, name in found))
 
 
-_RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}}
+# The only names compiled expression code can read besides the patient's
+# values: no builtins, the registry's functions and the bounded power. The
+# plan generator (engine.accel.codegen) runs its code in the same namespace.
+RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}}
 for _name, _fn in REGISTRY.items():
-    _RUNTIME_GLOBALS[f"_f_{_name}"] = _fn.impl
-_RUNTIME_GLOBALS["_pow"] = simpleeval.safe_power
+    RUNTIME_GLOBALS[f"_f_{_name}"] = _fn.impl
+RUNTIME_GLOBALS["_pow"] = simpleeval.safe_power
 
 
 def compile_expression(
@@ -379,8 +384,14 @@ def _depth(tree: ast.AST) -> int:
 # --- code generation from the validated AST ----------------------------------
 
 
-class _Gen:
-    """Rewrites a validated AST into new nodes with three-valued semantics."""
+class KleeneCodegen:
+    """Rewrites a validated AST into new nodes with three-valued semantics.
+
+    Used for each expression here and, for the whole plan, by
+    engine.accel.codegen; the names it emits are ``_t<n>`` temporaries, the
+    ``_f_<function>`` entries of :data:`RUNTIME_GLOBALS` and the expression's
+    own validated names.
+    """
 
     def __init__(self) -> None:
         self.counter = 0
@@ -397,7 +408,7 @@ class _Gen:
         if isinstance(node, ast.Constant):
             return node.value is not None
         if isinstance(node, ast.NamedExpr):
-            return _Gen.never_unknown(node.value)
+            return KleeneCodegen.never_unknown(node.value)
         return isinstance(node, (ast.Tuple, ast.Compare, ast.BinOp)) or (
             isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
 
@@ -522,7 +533,7 @@ class _Gen:
 
 
 def _codegen(tree: ast.Expression) -> CodeType:
-    body = _Gen().gen(tree.body)
+    body = KleeneCodegen().gen(tree.body)
     module = ast.Expression(body=body)
     ast.fix_missing_locations(module)
     return compile(module, "<guideline expression>", "eval")

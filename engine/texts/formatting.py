@@ -11,9 +11,10 @@ import datetime as dt
 import re
 from typing import Any, Mapping
 
+from engine.texts.words import UNKNOWN_WORD
+
 __all__ = ["UNKNOWN_WORD", "localized", "format_number", "format_date", "fold_line", "tidy_text"]
 
-UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
 
 
 def localized(texts: Any, lang: str, primary: str | None = None) -> str:

@@ -12,7 +12,9 @@ pay for importing it.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
@@ -20,11 +22,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.texts import textgen
 from engine.errors import did_you_mean
-from engine.texts.formatting import UNKNOWN_WORD, format_date, format_number
+from engine.texts.formatting import UNKNOWN_WORD, format_date, format_number, tidy_text
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.texts.templates import CompiledTemplate, TemplateProblem
 
-__all__ = ["compile_template", "environment", "from_code", "render", "branches_taken", "instrumented",
+__all__ = ["check_text", "CheckedText", "TemplateProblem", "environment", "from_code", "render", "branches_taken", "instrumented",
            "iterations", "RenderFailure"]
 
 _MAX_PRODUCT_CHARS = 100_000
@@ -143,10 +144,30 @@ def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
     return env.from_string(tree), tuple(labels)
 
 
-def compile_template(
+@dataclass(frozen=True)
+class TemplateProblem:
+    """A problem in one template; ``line`` is 1-based inside the template text."""
+
+    code: str
+    message: str
+    line: int = 1
+    hint: str = ""
+
+
+class CheckedText(NamedTuple):
+    """What checking and compiling a text gives (engine.texts.templates makes it a CompiledTemplate)."""
+
+    names: frozenset[str]  # the guideline names the text reads
+    code: Any  # Jinja's compiled Python code object
+    static: str | None  # the output, when the text uses no variable
+    text_code: Any  # the text translated to Python (textgen), or None
+    template: Any  # Jinja's template object
+
+
+def check_text(
     text: str, lang: str, available: set[str], max_chars: int, *,
     lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS,
-) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
+) -> tuple[CheckedText | None, list[TemplateProblem]]:
     """Parse and compile ``text``; check that every variable it uses is available.
 
     ``lengths`` bounds how many items a loop over each name can go through
@@ -204,8 +225,11 @@ def compile_template(
     static = None
     if plain:
         # Plain text: rendered once here, never again per patient.
-        static = CompiledTemplate(lang, text, frozenset(), code, template=template).render({}, max_chars)
-    return CompiledTemplate(lang, text, frozenset(used), code, static, text_code, template=template), []
+        static = tidy_text(render(template, {}), "\n" not in text)
+        if len(static) > max_chars:
+            return None, [TemplateProblem("template.too-long",
+                                          f"template output is {len(static)} characters, more than {max_chars}")]
+    return CheckedText(frozenset(used), code, static, text_code, template), []
 
 
 _REFUSED_TAGS = [

@@ -10,25 +10,19 @@ when it is needed, so evaluating a cached guideline does not pay for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import engine.bytecode as bytecode
 from engine.texts.formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
 from engine.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["localized", "TemplateProblem", "CompiledTemplate", "TemplateRuntimeError", "compile_template",
+if TYPE_CHECKING:  # the sandbox (and Jinja) is imported only when a text is compiled or falls back
+    from engine.texts.sandbox import TemplateProblem
+
+__all__ = ["localized", "CompiledTemplate", "TemplateRuntimeError", "compile_template",
            "text_function", "format_number", "format_date", "UNKNOWN_WORD"]
-
-
-@dataclass(frozen=True)
-class TemplateProblem:
-    """A problem in one template; ``line`` is 1-based inside the template text."""
-
-    code: str
-    message: str
-    line: int = 1
-    hint: str = ""
 
 
 class TemplateRuntimeError(Exception):
@@ -113,10 +107,14 @@ class CompiledTemplate:
 def compile_template(text: str, lang: str, available: set[str], max_chars: int, *,
                      lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS
                      ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
-    """Parse, check and compile ``text`` (see :func:`engine.sandbox.compile_template`)."""
-    from engine.texts.sandbox import compile_template as compile_with_jinja  # noqa: PLC0415 - Jinja only when needed
+    """Parse, check and compile ``text`` (see :func:`engine.texts.sandbox.check_text`)."""
+    from engine.texts.sandbox import check_text  # noqa: PLC0415 - Jinja only when needed
 
-    return compile_with_jinja(text, lang, available, max_chars, lengths=lengths, limits=limits)
+    checked, problems = check_text(text, lang, available, max_chars, lengths=lengths, limits=limits)
+    if checked is None:
+        return None, problems
+    return CompiledTemplate(lang, text, checked.names, checked.code, checked.static, checked.text_code,
+                            template=checked.template), []
 
 
 def _restore(lang: str, text: str, names: frozenset[str], code: Any, static: str | None,

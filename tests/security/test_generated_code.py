@@ -46,12 +46,12 @@ def test_builtins_are_empty_at_run_time() -> None:
 
 
 def test_generated_tree_uses_only_safe_node_types() -> None:
-    from engine.language.expressions import _Gen
+    from engine.language.expressions import KleeneCodegen
 
     allowed = {ast.Expression, ast.IfExp, ast.Compare, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name,
                ast.Constant, ast.Tuple, ast.NamedExpr, ast.Load, ast.Store, ast.Is, ast.IsNot, ast.Or, ast.And,
                ast.Not, ast.USub, ast.UAdd, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.FloorDiv,
                ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn}
     expr, _ = compile_expression("(x > 1 and not print) or s in ['a'] or max(x, 3) ** 2 > 4 if print else False", SCOPE)
-    generated = _Gen().gen(expr.tree.body)
+    generated = KleeneCodegen().gen(expr.tree.body)
     assert {type(n) for n in ast.walk(generated)} <= allowed
