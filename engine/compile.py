@@ -9,35 +9,29 @@ its ``file:line:col``; nothing is compiled unless there are none.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any, Iterable, Mapping
 
+from engine._compile_tables import TableCompiler
 from engine.errors import Diagnostic, did_you_mean
-from engine.language.expressions import CompiledExpression, NameInfo, compile_expression
+from engine.language.expressions import CompiledExpression, NameInfo
 from engine.loading import Document
 from engine.limits import Limits
 from engine.texts.templates import CompiledTemplate, compile_template
-from engine.language.intervals import Interval, parse_interval
 from engine.language.units import Unit, UnitSystem
 
 from engine.model import (
-    Cell,
     CompiledGuideline,
     DerivedSpec,
     FactSpec,
     FrozenDict,
     RecommendationSpec,
     RuleSpec,
-    TableInput,
-    TableRow,
     TableSpec,
-    Where,
     freeze,
 )
 
 __all__ = ["compile_document", "iter_names"]
 
-_IDENTITY = Unit("")
 _FACT_TYPES = {"boolean": "boolean", "number": "number", "integer": "number", "quantity": "number",
                "enum": "enum", "list": "list", "date": "date"}
 _DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
@@ -61,120 +55,9 @@ def _iteration_bound(info: NameInfo) -> int | None:
 # --- the compiler ------------------------------------------------------------------
 
 
-class _Compiler:
-    def __init__(self, doc: Document, limits: Limits, content_hash: str = "",
-                 broken: Iterable[tuple[Any, ...]] = ()):
-        self.content_hash = content_hash
-        self.doc = doc
-        self.limits = limits
-        self.data: dict[str, Any] = doc.data
-        self.errors: list[Diagnostic] = []
-        self.warnings: list[Diagnostic] = []
-        # Paths the schema already reported: parts under them are skipped (their
-        # names are still declared) so one mistake is not reported twice.
-        self.broken = [tuple(b) for b in broken]
-        languages = self.data.get("languages")
-        self.languages: tuple[str, ...] = (
-            tuple(languages) if self.intact(("languages",)) and isinstance(languages, list) and languages else ("fr",))
-        self.scope: dict[str, NameInfo] = {"today": NameInfo("date")}
-        self.declared_at: dict[str, tuple[Any, ...]] = {}
+class _Compiler(TableCompiler):
+    """Compiles each section of a guideline document (tables: see TableCompiler)."""
 
-    # helpers
-    def intact(self, path: tuple[Any, ...]) -> bool:
-        """True when the schema found no problem at or below ``path``."""
-        return not any(b[: len(path)] == path for b in self.broken)
-
-    def section(self, key: str, kind: type) -> Any:
-        """A top-level section if it has the right shape, else an empty one."""
-        value = self.data.get(key)
-        return value if isinstance(value, kind) else kind()
-
-    def usable(self, path: tuple[Any, ...], spec: Any) -> bool:
-        """Whether an entry can be compiled; if not, its name is still declared."""
-        if isinstance(spec, dict) and self.intact(path):
-            return True
-        name = path[-1]
-        if isinstance(name, str) and path[0] in ("facts", "derived") and name not in self.declared_at:
-            self.declared_at[name] = path
-            self.scope[name] = NameInfo("any")
-        return False
-
-    def error(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", **kw: Any) -> None:
-        self.errors.append(self.doc.diagnostic(path, code, message, hint=hint, **kw))
-
-    def warn(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", key: bool = False) -> None:
-        self.warnings.append(self.doc.diagnostic(path, code, message, hint=hint, severity="warning", key=key))
-
-    def where(self, path: tuple[Any, ...]) -> Where:
-        pos = self.doc.position(path)
-        return Where(self.doc.file, pos.line, pos.col)
-
-    def text(self, path: tuple[Any, ...], value: Any, *, required: bool = False) -> Mapping[str, str]:
-        if value is None:
-            return FrozenDict({})
-        primary = self.languages[0]
-        if primary not in value:
-            self.error(path, "text.missing-language", f"text has no '{primary}' version (the primary language)",
-                       key=True)
-        for lang in self.languages[1:]:
-            if lang not in value:
-                self.warn(path, "text.missing-translation", f"text has no '{lang}' translation", key=True)
-        for lang in value:
-            if lang not in self.languages:
-                self.warn(path + (lang,), "text.undeclared-language",
-                          f"language '{lang}' is not declared in languages")
-        return FrozenDict(dict(value))
-
-    def declare(self, name: str, info: NameInfo, path: tuple[Any, ...]) -> None:
-        if name in self.declared_at:
-            first = self.doc.position(self.declared_at[name], key=True)
-            self.error(path, "name.duplicate", f"'{name}' is already declared (line {first.line})", key=True)
-            return
-        if name == "today":
-            self.error(path, "name.reserved", "'today' is reserved for the evaluation date", key=True)
-            return
-        self.declared_at[name] = path
-        self.scope[name] = info
-
-    def expression(self, path: tuple[Any, ...], text: str, expect: str | None = None) -> CompiledExpression | None:
-        compiled, problems = compile_expression(text, self.scope, expect=expect, limits=self.limits)
-        for p in problems:
-            line, col = self.locate(path, 1, p.col, folded=True)
-            self.error_at(path, line, col, p.code, p.message, p.hint)
-        return compiled
-
-    def locate(self, path: tuple[Any, ...], line: int, col: int, *, folded: bool = False) -> tuple[int, int]:
-        """File line and column of 1-based (line, col) inside the scalar at ``path``.
-
-        Block scalars (| and >) start on the line after their indicator; an
-        expression is read as one line, so for it (``folded``) the column is
-        walked across the block's lines.
-        """
-        pos = self.doc.position(path)
-        if pos.style in ("|", ">"):
-            file_line = pos.line + 1
-            offset = col - 1
-            if folded:
-                while file_line <= len(self.doc.lines):
-                    content = self.doc.source_line(file_line).strip()
-                    if offset <= len(content):
-                        break
-                    offset -= len(content) + 1
-                    file_line += 1
-            else:
-                file_line += line - 1
-            text = self.doc.source_line(file_line)
-            return file_line, len(text) - len(text.lstrip()) + 1 + offset
-        quote = 1 if pos.style in ("'", '"') else 0
-        return pos.line + line - 1, pos.col + quote + col - 1
-
-    def error_at(self, path: tuple[Any, ...], line: int, col: int, code: str, message: str, hint: str = "") -> None:
-        from engine.loading import format_path
-
-        self.errors.append(Diagnostic(self.doc.file, line, col, code, message, path=format_path(path), hint=hint,
-                                      source_line=self.doc.source_line(line)))
-
-    # sections
     def compile(self) -> CompiledGuideline | None:
         data = self.data
         facts = self.facts({k: v for k, v in self.section("facts", dict).items() if self.usable(("facts", k), v)})
@@ -187,7 +70,7 @@ class _Compiler:
         for tname, table in tables_all.items():
             outputs = table.get("outputs") if isinstance(table, dict) else None
             for out in outputs if isinstance(outputs, dict) else {}:
-                info = self._output_info(table, out) if self.intact(("tables", tname)) else NameInfo("any")
+                info = self.output_info(table, out) if self.intact(("tables", tname)) else NameInfo("any")
                 self.declare(out, info, ("tables", tname, "outputs", out))
         tables_raw = {k: v for k, v in tables_all.items() if isinstance(v, dict) and self.intact(("tables", k))}
         derived = {name: self.derived(name, spec) for name, spec in derived_raw.items()}
@@ -261,20 +144,6 @@ class _Compiler:
             )
         return out
 
-    def _output_info(self, table: Mapping[str, Any], out: str) -> NameInfo:
-        seen = [row.get("then", {}).get(out) for row in table.get("rows") or []]
-        seen.append((table.get("otherwise") or {}).get(out))
-        known = [v for v in seen if v is not None]
-        if table.get("hit") == "collect":
-            return NameInfo("list", tuple(sorted({v for v in known if isinstance(v, str)})))
-        if known and all(isinstance(v, bool) for v in known):
-            return NameInfo("boolean")
-        if known and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
-            return NameInfo("number", unit=(table.get("outputs") or {}).get(out))
-        if known and all(isinstance(v, str) for v in known):
-            return NameInfo("enum", tuple(dict.fromkeys(known)))
-        return NameInfo("any")
-
     def derived(self, name: str, spec: Mapping[str, Any]) -> DerivedSpec | None:
         path = ("derived", name)
         kind = spec["type"]
@@ -290,118 +159,6 @@ class _Compiler:
             label=self.text(path + ("label",), spec.get("label")),
             formula=self.text(path + ("formula",), spec.get("formula")), where=self.where(path + ("expr",)),
         )
-
-    def table(self, name: str, spec: Mapping[str, Any], facts: Mapping[str, FactSpec]) -> TableSpec | None:
-        path = ("tables", name)
-        inputs: list[TableInput] = []
-        factors: list[Unit] = []
-        ok = True
-        for i, raw in enumerate(spec["inputs"]):
-            ipath = path + ("inputs", i)
-            expr = self.expression(ipath + ("expr",), raw["expr"])
-            if expr is None:
-                ok = False
-                continue
-            factor, domain = self._input_unit(ipath, raw, expr, facts)
-            factors.append(factor)
-            inputs.append(TableInput(expr, raw.get("unit"), domain, self.text(ipath + ("label",), raw.get("label"))))
-        outputs = dict(spec["outputs"])
-        rows: list[TableRow] = []
-        for r, raw in enumerate(spec["rows"]):
-            rpath = path + ("rows", r)
-            cells = raw["when"]
-            if ok and len(cells) != len(inputs):
-                self.error(rpath + ("when",), "table.cells",
-                           f"row has {len(cells)} cell(s) for {len(inputs)} input(s)")
-                continue
-            compiled_cells = []
-            for c, cell in enumerate(cells):
-                inp = inputs[c] if ok and c < len(inputs) else None
-                factor = factors[c] if inp is not None else _IDENTITY
-                compiled_cells.append(self._cell(rpath + ("when", c), cell, inp, factor))
-            self._check_outputs(rpath + ("then",), raw["then"], outputs)
-            rows.append(TableRow(
-                index=r, id=raw.get("id") or f"{name}[{r + 1}]", cells=tuple(compiled_cells),
-                outputs=freeze(raw["then"]), label=self.text(rpath + ("label",), raw.get("label")),
-                source=freeze(raw.get("source") or {}), where=self.where(rpath),
-            ))
-        self._check_outputs(path + ("otherwise",), spec["otherwise"], outputs)
-        if not ok:
-            return None
-        return TableSpec(
-            name=name, hit=spec.get("hit", "unique"), inputs=tuple(inputs), outputs=FrozenDict(outputs),
-            rows=tuple(rows), otherwise=freeze(spec["otherwise"]),
-            title=self.text(path + ("title",), spec.get("title")), source=freeze(spec.get("source") or {}),
-            where=self.where(path),
-        )
-
-    def _input_unit(self, ipath: tuple[Any, ...], raw: Mapping[str, Any], expr: CompiledExpression,
-                    facts: Mapping[str, FactSpec]) -> tuple[Unit, Interval | None]:
-        """The unit row bounds are written in (converted to canonical), and the domain."""
-        factor = _IDENTITY
-        unit = raw.get("unit")
-        target = expr.text.strip()
-        fact = facts.get(target)
-        info = self.scope.get(target)
-        if unit is not None:
-            if fact is not None and fact.units is not None:
-                found = fact.units.find(unit)
-                if found is None:
-                    self.error(ipath + ("unit",), "unit.unknown",
-                               f"'{unit}' is not a unit of {target} (accepted: {', '.join(fact.units.names)})")
-                else:
-                    factor = found
-                    if found.name != fact.units.canonical:
-                        self.warn(ipath + ("unit",), "table.non-canonical-unit",
-                                  f"bounds are in {unit}; they are converted to {fact.units.canonical}")
-            elif info is not None and info.unit is not None and info.unit != unit:
-                self.error(ipath + ("unit",), "unit.mismatch", f"'{target}' is in {info.unit}, not {unit}")
-        domain = None
-        if raw.get("domain"):
-            domain = parse_interval(raw["domain"])
-            if domain is None:
-                self.error(ipath + ("domain",), "table.interval", f"'{raw['domain']}' is not an interval")
-            else:
-                domain = domain.converted(factor)
-        elif fact is not None and fact.range != (None, None):
-            low, high = fact.range
-            domain = Interval(-math.inf if low is None else low, math.inf if high is None else high,
-                              low is not None, high is not None)
-        return factor, domain
-
-    def _cell(self, path: tuple[Any, ...], cell: Any, inp: TableInput | None, factor: Unit) -> Cell:
-        if cell == "any" or cell == "-":
-            return Cell("any", text=str(cell))
-        kind = inp.expr.type if inp else "any"
-        info = self.scope.get(inp.expr.text.strip()) if inp else None
-        if isinstance(cell, str) and kind in ("number", "any") and (cell.strip()[:1] in "[(<>="):
-            interval = parse_interval(cell)
-            if interval is None:
-                self.error(path, "table.interval", f"'{cell}' is not an interval",
-                           "write [a, b], [a, b), (a, b], (a, b), < x, <= x, > x or >= x")
-                return Cell("any")
-            if interval.is_empty():
-                self.error(path, "table.empty-interval", f"interval {cell} contains no value")
-            return Cell("interval", interval.converted(factor), text=cell)
-        values = tuple(cell) if isinstance(cell, list) else (cell,)
-        if kind == "number":
-            self.error(path, "table.cell-type", f"{cell!r} is not an interval for the numeric input",
-                       "write [a, b], [a, b), < x, >= x ...")
-        if info is not None and info.values:
-            for value in values:
-                if value not in info.values:
-                    self.error(path, "table.unknown-value", f"'{value}' is not a value of {inp.expr.text.strip()}",  # type: ignore[union-attr]
-                               did_you_mean(value, info.values, "values: " + ", ".join(info.values)))
-        return Cell("values", values=values, text=str(cell))
-
-    def _check_outputs(self, path: tuple[Any, ...], given: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
-        for key in given:
-            if key not in outputs:
-                self.error(path + (key,), "table.unknown-output", f"'{key}' is not an output of this table",
-                           "declared outputs: " + ", ".join(outputs), key=True)
-        for key in outputs:
-            if key not in given:
-                self.error(path, "table.missing-output", f"no value for output '{key}' (write null if unknown)")
 
     def rules(self, raw: list[tuple[int, Mapping[str, Any]]], evidence: Mapping[str, Any],
               note_ids: set[Any]) -> list[RuleSpec]:
