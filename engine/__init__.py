@@ -11,29 +11,29 @@ The pipeline, one module per stage: ``loading`` (YAML with positions) ->
 """
 
 from engine.errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError
-from engine.results import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
 from engine.guideline import Decisions, Guideline, load, load_text
 from engine.limits import Limits
 from engine.render import render
+from engine.results import RESULT_VERSION, Recommendation, Result, Undetermined, Value, Why
 
 __all__ = [
-    "load",
-    "load_text",
-    "Guideline",
+    "RESULT_VERSION",
     "Decisions",
-    "Result",
+    "Diagnostic",
+    "EngineError",
+    "EvaluationError",
+    "FactsError",
+    "Guideline",
+    "GuidelineError",
+    "Limits",
     "Recommendation",
+    "Result",
     "Undetermined",
     "Value",
     "Why",
-    "RESULT_VERSION",
-    "Limits",
+    "load",
+    "load_text",
     "render",
-    "Diagnostic",
-    "EngineError",
-    "GuidelineError",
-    "FactsError",
-    "EvaluationError",
 ]
 
 __version__ = "0.1.0"

@@ -9,16 +9,15 @@ its ``file:line:col``; nothing is compiled unless there are none.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from engine._compile_tables import TableCompiler
 from engine.errors import Diagnostic, did_you_mean
 from engine.language.expressions import CompiledExpression, NameInfo
-from engine.loading import Document
-from engine.limits import Limits
-from engine.texts.templates import CompiledTemplate, compile_template
 from engine.language.units import Unit, UnitSystem
-
+from engine.limits import Limits
+from engine.loading import Document
 from engine.model import (
     CompiledGuideline,
     DerivedSpec,
@@ -29,6 +28,7 @@ from engine.model import (
     TableSpec,
     freeze,
 )
+from engine.texts.templates import CompiledTemplate, compile_template
 
 __all__ = ["compile_document", "iter_names"]
 
@@ -270,8 +270,8 @@ class _Compiler(TableCompiler):
             order.append(node)
             return True
 
-        ok = all([visit(node, []) for node in sorted(deps, key=lambda n: self.doc.position(
-            ("derived", n) if n in derived else ("tables", n)).line)])
+        ok = all(visit(node, []) for node in sorted(deps, key=lambda n: self.doc.position(
+            ("derived", n) if n in derived else ("tables", n)).line))
         return order if ok else None
 
     def with_fact_closure(self, facts: Mapping[str, FactSpec], derived: Mapping[str, DerivedSpec | None],
@@ -282,7 +282,7 @@ class _Compiler(TableCompiler):
         closure["today"] = frozenset()
         out_derived: dict[str, DerivedSpec] = {}
         out_tables: dict[str, TableSpec] = {}
-        pending = [n for n in self.order(derived, tables) or []]
+        pending = list(self.order(derived, tables) or [])
         for node in pending:
             if node in derived:
                 spec = derived[node]

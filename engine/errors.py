@@ -15,16 +15,17 @@ Two branches under one root:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
-    "did_you_mean",
     "Diagnostic",
     "EngineError",
-    "GuidelineError",
-    "FactsError",
     "EvaluationError",
+    "FactsError",
+    "GuidelineError",
+    "did_you_mean",
 ]
 
 

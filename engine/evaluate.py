@@ -9,22 +9,23 @@ result's trace: explanations are rendered from it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from itertools import compress, repeat
 from operator import is_
-from typing import Any, Mapping
+from typing import Any
 
 import simpleeval
 
 from engine.accel.codegen import Slow
-from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
 from engine.errors import Diagnostic, EvaluationError
-from engine.language.expressions import CompiledExpression
 from engine.facts import validate_facts
-from engine.results import Explainer, Recommendation, Result, make_recommendation, make_result
+from engine.language.expressions import CompiledExpression
+from engine.language.units import IdentityCache, round_half_up
 from engine.loading import Document
+from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
+from engine.results import Explainer, Recommendation, Result, make_recommendation, make_result
 from engine.texts.formatting import localized
 from engine.texts.templates import TemplateRuntimeError
-from engine.language.units import IdentityCache, round_half_up
 
 __all__ = ["PLAN_ERRORS", "decide", "decide_facts", "evaluate", "match_table"]
 
@@ -56,7 +57,7 @@ def match_table(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...
     """
     if any(k is None for k in keys):
         return tuple(None for _ in table.outputs), None
-    hits = [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys))]
+    hits = [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys, strict=True))]
     if not hits:
         return tuple(table.otherwise.get(o) for o in table.outputs), "otherwise"
     if table.hit == "collect":
@@ -73,7 +74,7 @@ def _lookup(table: TableSpec, env: dict[str, Any]) -> str | None:
     """Set the table's outputs in ``env``; return the row id, 'otherwise', or None if unknown."""
     keys = tuple(_run(i.expr, env, table.where) for i in table.inputs)
     outputs, row = match_table(table, keys)
-    env.update(zip(table.outputs, outputs))
+    env.update(zip(table.outputs, outputs, strict=True))
     return row
 
 
@@ -165,7 +166,7 @@ def evaluate(
 class _Maker:
     """Makes one recommendation for a patient; what does not depend on the patient is prepared once."""
 
-    __slots__ = ("rec", "template", "static", "fields", "dose", "dose_exprs")
+    __slots__ = ("dose", "dose_exprs", "fields", "rec", "static", "template")
 
     def __init__(self, rule: RuleSpec, rec: RecommendationSpec, lang: str, primary: str):
         self.rec = rec

@@ -12,17 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
-from engine.model import CompiledGuideline, FactSpec
 from engine.errors import Diagnostic, FactsError, did_you_mean
-from engine.loading import Document, decode_source, parse_yaml, read_source
-from engine.limits import DEFAULT_LIMITS, Limits
-from engine.texts.formatting import format_number
 from engine.language.units import parse_quantity_text
+from engine.limits import DEFAULT_LIMITS, Limits
+from engine.loading import Document, decode_source, parse_yaml, read_source
+from engine.model import CompiledGuideline, FactSpec
+from engine.texts.formatting import format_number
 
-__all__ = ["Given", "validate_facts", "read_facts"]
+__all__ = ["Given", "read_facts", "validate_facts"]
 
 
 @dataclass(frozen=True)

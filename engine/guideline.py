@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
-import engine.bytecode as bytecode
+from engine import bytecode
 from engine.accel.codegen import build_plans
 from engine.compile import compile_document
-from engine.model import CompiledGuideline
 from engine.errors import Diagnostic, GuidelineError
 from engine.evaluate import decide_facts, evaluate, match_table
-from engine.results import Result
-from engine.loading import Document, parse_yaml, read_source
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.loading import Document, parse_yaml, read_source
+from engine.model import CompiledGuideline
+from engine.results import Result
 
-__all__ = ["Guideline", "Decisions", "load", "load_text", "check_text", "run_pipeline"]
+__all__ = ["Decisions", "Guideline", "check_text", "load", "load_text", "run_pipeline"]
 
 
 class Decisions:
     """What :meth:`Guideline.decide` returns: raw values, table rows and rule outcomes."""
 
-    __slots__ = ("values", "tables", "_ids", "_outcomes", "_rules")
+    __slots__ = ("_ids", "_outcomes", "_rules", "tables", "values")
 
     def __init__(self, values: dict[str, Any], tables: dict[str, Any], ids: tuple[str, ...],
                  outcomes: tuple[Any, ...]):
@@ -43,7 +44,7 @@ class Decisions:
     def rules(self) -> dict[str, Any]:
         """Rule id -> True (fired), False, or None (undetermined)."""
         if self._rules is None:
-            self._rules = dict(zip(self._ids, self._outcomes))
+            self._rules = dict(zip(self._ids, self._outcomes, strict=True))
         return self._rules
 
     @property
@@ -60,7 +61,7 @@ class Decisions:
 class Guideline:
     """A compiled guideline. Build it with :func:`load`; never mutated afterwards."""
 
-    __slots__ = ("_compiled", "_limits", "_plan", "_checked_plan", "_plan_code", "_rule_ids")
+    __slots__ = ("_checked_plan", "_compiled", "_limits", "_plan", "_plan_code", "_rule_ids")
 
     def __init__(self, compiled: CompiledGuideline, limits: Limits = DEFAULT_LIMITS, _plan_code: Any = None):
         self._compiled = compiled
@@ -118,7 +119,7 @@ class Guideline:
                         max_output_chars=self._limits.max_output_chars, plan=self._plan,
                         checked_plan=self._checked_plan)
 
-    def decide(self, facts: Mapping[str, Any], *, on: dt.date | None = None) -> "Decisions":
+    def decide(self, facts: Mapping[str, Any], *, on: dt.date | None = None) -> Decisions:
         """Decisions only, without texts or explanations: the fast path for audits and batches.
 
         Facts are validated exactly as by :meth:`evaluate`.

@@ -33,7 +33,7 @@ from yaml.scanner import Scanner
 from engine.errors import Diagnostic
 from engine.limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["Position", "Document", "parse_yaml", "read_source"]
+__all__ = ["Document", "Position", "parse_yaml", "read_source"]
 
 YamlPath = tuple[Any, ...]
 

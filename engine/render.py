@@ -9,13 +9,14 @@ rules that did not fire, the evidence with its figures and the source notes.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.results import Result
 from engine.texts.formatting import format_number, localized
 from engine.texts.words import FR_EVERY, RESULT, words
 
-__all__ = ["render", "FORMATS"]
+__all__ = ["FORMATS", "render"]
 
 FORMATS = ("text", "json", "markdown")
 

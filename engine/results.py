@@ -16,8 +16,8 @@ from typing import Any
 
 from engine.facts import Given, validate_facts
 from engine.model import CompiledGuideline, DerivedSpec, TableSpec
-from engine.texts.words import EXPLAIN, words
 from engine.texts.formatting import format_date, format_number, localized
+from engine.texts.words import EXPLAIN, words
 
 __all__ = ["RESULT_VERSION", "Explainer", "Recommendation", "Result", "Undetermined", "Value", "Why",
            "make_recommendation", "make_result", "to_json_value"]
@@ -114,7 +114,7 @@ class Result:
     tables: Mapping[str, str | None]  # table -> row id, "otherwise", or None (unknown input)
     result_version: str = RESULT_VERSION
     _guideline: CompiledGuideline | None = field(default=None, repr=False, compare=False)
-    _explainer: "Explainer | None" = field(default=None, repr=False, compare=False)
+    _explainer: Explainer | None = field(default=None, repr=False, compare=False)
     _outcomes: tuple[Any, ...] = field(default=(), repr=False)
 
     @property
@@ -132,7 +132,7 @@ class Result:
         """Rule id -> "fired", "not-fired" or "undetermined"."""
         names = {True: "fired", False: "not-fired", None: "undetermined"}
         rules = self._guideline.rules if self._guideline is not None else ()
-        return {rule.id: names[outcome] for rule, outcome in zip(rules, self._outcomes)}
+        return {rule.id: names[outcome] for rule, outcome in zip(rules, self._outcomes, strict=True)}
 
     @cached_property
     def undetermined(self) -> tuple[Undetermined, ...]:
@@ -140,7 +140,7 @@ class Result:
         if self._guideline is None or self._explainer is None:
             return ()
         env, out = self._explainer.env, []
-        for rule, outcome in zip(self._guideline.rules, self._outcomes):
+        for rule, outcome in zip(self._guideline.rules, self._outcomes, strict=True):
             if outcome is None:
                 needs = tuple(sorted(f for f in rule.facts if env.get(f) is None))
                 out.append(Undetermined(rule.id, self._explainer.text(rule.title) or rule.id,

@@ -8,25 +8,25 @@ is pointed at, not the enclosing object.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from typing import Any, Iterator
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
 
-
-from engine.resources import schema_text
 from engine.errors import Diagnostic, did_you_mean
 from engine.loading import Document
+from engine.resources import schema_text
 
-__all__ = ["load_schema", "validate_document", "check_document"]
+__all__ = ["check_document", "load_schema", "validate_document"]
 
 
-@lru_cache(maxsize=None)
-@lru_cache(maxsize=None)
+@cache
+@cache
 def load_schema(name: str = "guideline.schema.json") -> dict[str, Any]:
     """The named JSON Schema, parsed."""
     return json.loads(schema_text(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> Any:
     # jsonschema is imported here, not at module load: a guideline served from
     # the compile cache never needs it, and it is the slowest import we have.

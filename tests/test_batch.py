@@ -71,7 +71,7 @@ def test_jobs_keep_order_and_results(cli, tmp_path) -> None:
 def test_stdin_full_results_and_usage(cli, tmp_path) -> None:
     target = tmp_path / "out.jsonl"
     data = json.dumps(ROWS[0]).encode() + b"\n"
-    code, out, _ = cli("batch", str(SHIPPED), "--facts", "-", "--out", str(target), "--date", "2026-11-27",
+    code, _out, _ = cli("batch", str(SHIPPED), "--facts", "-", "--out", str(target), "--date", "2026-11-27",
                        "--full", "--lang", "en", stdin=data)
     assert code == 0
     record = json.loads(target.read_text())

@@ -114,10 +114,11 @@ def test_test_command(cli, tmp_path) -> None:
 
 
 def test_console_script_help_and_version() -> None:
-    result = subprocess.run([sys.executable, "-m", "engine", "--version"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "engine", "--version"],
+                            check=False, capture_output=True, text=True, cwd=ROOT)
     assert (result.returncode, result.stdout.strip()) == (0, "guideline 0.1.0")
-    result = subprocess.run([sys.executable, "-m", "engine", "evaluate", "--help"], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "engine", "evaluate", "--help"],
+                            check=False, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "--facts FILE" in result.stdout and result.stderr == ""
 
 

@@ -15,7 +15,7 @@ HEAD = MINIMAL_HEAD
 
 
 def findings(body: str, *, keep_info: bool = False) -> list[tuple[int, int, str]]:
-    found, loaded = lint_text(HEAD + textwrap.dedent(body), "g.yaml")
+    found, _loaded = lint_text(HEAD + textwrap.dedent(body), "g.yaml")
     return [(f.line, f.col, f.code) for f in found if keep_info or f.severity != "info"]
 
 
@@ -65,7 +65,7 @@ def test_cli_lint_exit_codes(cli, tmp_path) -> None:
     assert code == 0 and out.rstrip().endswith("0 error(s), 0 warning(s), 14 info")
     code, out, _ = cli("lint", "--list-checks")
     assert code == 0 and "table-gap (error)" in out
-    code, _, err = cli("lint")
+    code, _, _err = cli("lint")
     assert code == 2
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.loading import decode_source, parse_yaml, read_source
-
 from engine.limits import Limits
+from engine.loading import decode_source, parse_yaml, read_source
 
 
 def codes(doc):

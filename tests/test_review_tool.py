@@ -22,13 +22,13 @@ def test_review_against_a_revision(tmp_path) -> None:
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "base")
     tool = [sys.executable, str(ROOT / "tools" / "review.py"), "--base", "HEAD", "--out", "review.md"]
-    clean = subprocess.run(tool, cwd=repo, capture_output=True, text=True)
+    clean = subprocess.run(check=False, args=tool, cwd=repo, capture_output=True, text=True)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert clean.stdout.strip() == "✅ all checks passed"
     assert "No guideline changed since HEAD." in (repo / "review.md").read_text()
     target = repo / "guidelines" / "bone-metastases" / "guideline.yaml"
     target.write_text(target.read_text().replace("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,"))
-    changed = subprocess.run(tool, cwd=repo, capture_output=True, text=True)
+    changed = subprocess.run(check=False, args=tool, cwd=repo, capture_output=True, text=True)
     assert changed.returncode == 1
     report = (repo / "review.md").read_text()
     assert changed.stdout.strip() == "❌ failed: test, diff"

@@ -37,14 +37,15 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import engine  # noqa: E402
+import engine
 
 GUIDELINE = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"
 DAY = dt.date(2026, 11, 27)
@@ -93,7 +94,7 @@ def _draw(spec: Any, rng: random.Random) -> Any:
     # clinical thresholds are; a tail up to the maximum.
     value = min(high, max(low, rng.triangular(low, high, low + (high - low) * 0.1)))
     if spec.type == "integer":
-        return int(round(value))
+        return round(value)
     if spec.type == "number":
         return round(value, 1)
     unit = rng.choice(spec.units.units)
@@ -353,7 +354,7 @@ def timed(fns: list[Callable[[list[Any]], Any]], patients: list[Any], repeats: i
         for i, r in enumerate(runs):
             best[i] += min(r)
             median[i] += statistics.median(r)
-    return list(zip(best, median))
+    return list(zip(best, median, strict=True))
 
 
 def one_shot(argv: list[str], repeats: int, env: dict[str, str]) -> float:

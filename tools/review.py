@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.frontends.cli import run  # noqa: E402
+from engine.frontends.cli import run
 
 
 def step(argv: list[str]) -> tuple[int, str]:

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine import load  # noqa: E402
-from engine.authoring.cases import find_case_files, load_cases, run_case  # noqa: E402
-from engine.loading import parse_yaml, read_source  # noqa: E402
+from engine import load
+from engine.authoring.cases import find_case_files, load_cases, run_case
+from engine.loading import parse_yaml, read_source
 
 
 def _statements(folder: Path) -> list[dict]:

@@ -22,15 +22,14 @@ import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TypeVar
 
-from engine.resources import SCHEMA_NAMES, schema_text
 from engine.limits import Limits
+from engine.resources import SCHEMA_NAMES, schema_text
 
 T = TypeVar("T")
 
-__all__ = ["default_cache_dir", "cache_key", "read_cached", "write_cached"]
+__all__ = ["cache_key", "default_cache_dir", "read_cached", "write_cached"]
 
 _FORMAT = b"guideline-cache-2"  # a pickled Guideline (was: the CompiledGuideline alone)
 
@@ -78,8 +77,8 @@ def read_cached(folder: Path, key: str, kind: type[T]) -> T | None:
     if not data.startswith(_FORMAT):
         return None
     try:
-        value = pickle.loads(data[len(_FORMAT):])  # noqa: S301 - our own file, under a content key
-    except Exception:  # noqa: BLE001 - any damage means: compile again
+        value = pickle.loads(data[len(_FORMAT):])
+    except Exception:
         return None
     return value if isinstance(value, kind) else None
 

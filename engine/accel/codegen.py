@@ -22,13 +22,14 @@ import ast
 import copy
 import datetime as dt
 import math
+from collections.abc import Callable
 from types import CodeType
-from typing import Any, Callable
+from typing import Any
 
-from engine.model import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
 from engine.language.expressions import RUNTIME_GLOBALS, KleeneCodegen
 from engine.language.intervals import intersect
 from engine.language.units import round_half_up
+from engine.model import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
 
 __all__ = ["PlanFunction", "Slow", "build_plans"]
 
@@ -108,14 +109,14 @@ def _rows_disjoint(table: TableSpec) -> bool:
 
 def _chained(table: TableSpec) -> bool:
     """True when the table becomes an if/elif chain; otherwise the generic matcher is called."""
-    return table.hit in ("unique", "first") and (table.hit == "first" and len(table.inputs) == 1
+    return table.hit in ("unique", "first") and ((table.hit == "first" and len(table.inputs) == 1)
                                                  or _rows_disjoint(table))
 
 
 def _table(table: TableSpec, index: int) -> list[ast.stmt]:
     keys = [f"_k{index}_{i}" for i in range(len(table.inputs))]
     row_var = f"_row{index}"
-    body: list[ast.stmt] = [_assign(k, _expr(inp.expr.tree)) for k, inp in zip(keys, table.inputs)]
+    body: list[ast.stmt] = [_assign(k, _expr(inp.expr.tree)) for k, inp in zip(keys, table.inputs, strict=True)]
     outputs = list(table.outputs)
 
     def give(values: dict[str, Any], row: Any) -> list[ast.stmt]:
@@ -276,7 +277,7 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
     if code is None:
         code = _plan_code(g)
     namespace: dict[str, Any] = {**RUNTIME_GLOBALS, **_helpers(g, lookup), "__builtins__": {}}
-    exec(code, namespace)  # noqa: S102 - built from validated AST nodes only
+    exec(code, namespace)
     return namespace["decide"], namespace["decide_checked"], code
 
 

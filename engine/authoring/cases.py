@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from engine.errors import Diagnostic, EngineError, FactsError, GuidelineError
-from engine.results import Result
 from engine.guideline import Guideline, load
 from engine.loading import Document, parse_yaml, read_source
+from engine.results import Result
 from engine.schema import validate_document
 
-__all__ = ["Case", "CaseOutcome", "Coverage", "find_case_files", "load_cases", "run_case", "coverage"]
+__all__ = ["Case", "CaseOutcome", "Coverage", "coverage", "find_case_files", "load_cases", "run_case"]
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,17 @@ import datetime as dt
 import difflib
 import itertools
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from engine.model import CompiledGuideline, FactSpec
 from engine.errors import EngineError, FactsError
-from engine.results import to_json_value
 from engine.guideline import Guideline
+from engine.model import CompiledGuideline, FactSpec
+from engine.results import to_json_value
 from engine.texts.formatting import format_number
 
-__all__ = ["Change", "Impact", "DiffReport", "diff_guidelines"]
+__all__ = ["Change", "DiffReport", "Impact", "diff_guidelines"]
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,9 @@ def _matched(old: Mapping[str, Any], new: Mapping[str, Any], section: str,
 
 
 def _fact_changes(a: FactSpec, b: FactSpec) -> list[str]:
-    units = lambda f: [(u.name, u.multiply_by, u.divide_by) for u in f.units.units] if f.units else []  # noqa: E731
+    def units(f: FactSpec) -> list[tuple[str, float, float]]:
+        return [(u.name, u.multiply_by, u.divide_by) for u in f.units.units] if f.units else []
+
     return (_value(a.type, b.type, "type") + _value(units(a), units(b), "units")
             + _value(a.range, b.range, "plausible range") + _value(a.values, b.values, "values")
             + _texts("label", a.label, b.label))
@@ -179,7 +182,7 @@ def _derived_changes(a: Any, b: Any) -> list[str]:
 
 def _row_text(row: Any, table: Any) -> str:
     cells = []
-    for cell, inp in zip(row.cells, table.inputs):
+    for cell, inp in zip(row.cells, table.inputs, strict=True):
         unit = f" {inp.unit}" if inp.unit else ""
         cells.append(f"{cell.interval}{unit}" if cell.kind == "interval" else cell.text)
     return " × ".join(cells)
@@ -221,8 +224,8 @@ def _rule_changes(a: Any, b: Any) -> list[str]:
             continue
         old = recs_a[rid]
         out += [f"{rid}: {d}" for d in _value(old.kind, rec.kind, "kind") + _value(old.strength, rec.strength, "strength")
-                + _value(to_json_value(old.dose), to_json_value(rec.dose), "dose") + _value(to_json_value(old.schedule), to_json_value(rec.schedule),
-                                                                             "schedule")
+                + _value(to_json_value(old.dose), to_json_value(rec.dose), "dose")
+                + _value(to_json_value(old.schedule), to_json_value(rec.schedule), "schedule")
                 + _value(old.evidence, rec.evidence, "evidence")
                 + _texts("text", {k: t.text for k, t in old.templates.items()},
                          {k: t.text for k, t in rec.templates.items()})]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import html
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.model import CompiledGuideline
 from engine.render import format_dose, format_schedule, format_source
@@ -61,7 +62,7 @@ class _Words:
         if isinstance(node, ast.Compare):
             parts = [self.words(node.left)]
             subject = node.left.id if isinstance(node.left, ast.Name) else None
-            for op, right in zip(node.ops, node.comparators):
+            for op, right in zip(node.ops, node.comparators, strict=True):
                 word = self.w["in"] if isinstance(op, ast.In) else self.w["not in"] if isinstance(op, ast.NotIn) \
                     else _OPS[type(op)]
                 parts += [word, self.words(right, subject)]
@@ -137,7 +138,7 @@ def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:
             items.append(f"**{w['then']}** [{rec.kind}{', ' + rec.strength if rec.strength else ''}] "
                          f"(`{rec.id}`): {rec.templates[lang].text if lang in rec.templates else ''}")
             if rec.dose:
-                dose = {k: v for k, v in rec.dose.items()}
+                dose = dict(rec.dose.items())
                 dose["drug"] = {"name": _t(rec.dose["drug"]["name"], lang), "atc": rec.dose["drug"].get("atc")}
                 if "with" in rec.dose:
                     dose["with"] = _t(rec.dose["with"], lang)

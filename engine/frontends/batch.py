@@ -15,16 +15,17 @@ import datetime as dt
 import json
 import sys
 from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline, load
 
-__all__ = ["read_rows", "BatchSummary", "run_batch", "in_order"]
+__all__ = ["BatchSummary", "in_order", "read_rows", "run_batch"]
 
 
 def _csv_value(spec: Any, text: str) -> Any:

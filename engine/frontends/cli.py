@@ -10,22 +10,24 @@ never leaves half a result.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from engine import __version__
+from engine.accel.cache import default_cache_dir
 from engine.errors import Diagnostic, EngineError
 from engine.facts import read_facts
 from engine.guideline import check_text, load
-from engine.accel.cache import default_cache_dir
-from engine.loading import read_source
 from engine.limits import DEFAULT_LIMITS
+from engine.loading import read_source
 from engine.render import FORMATS, render
 
-__all__ = ["run", "main"]
+__all__ = ["main", "run"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -257,18 +259,15 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
         raise _UsageError(f"guideline batch: cannot read {args.facts}: {exc.strerror or exc}") from None
     target_path = None if args.out == "-" else Path(args.out)
     partial = target_path.with_name(target_path.name + ".partial") if target_path else None
-    try:
-        out = stdout if partial is None else open(partial, "w", encoding="utf-8")
-    except OSError as exc:
-        raise _UsageError(f"guideline batch: cannot write {args.out}: {exc.strerror or exc}") from None
     progress = stderr if getattr(stderr, "isatty", lambda: False)() else None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            out = stdout if partial is None else stack.enter_context(open(partial, "w", encoding="utf-8"))
+        except OSError as exc:
+            raise _UsageError(f"guideline batch: cannot write {args.out}: {exc.strerror or exc}") from None
         with source:
             summary = run_batch(args.guideline, read_rows(source, fmt, guideline), out, day=on, lang=args.lang,
                                 jobs=args.jobs, full=args.full, progress=progress)
-    finally:
-        if partial is not None:
-            out.close()
     if partial is not None and target_path is not None:
         partial.replace(target_path)  # nothing half-written under the final name
     report = summary.text() if args.summary_format == "text" else json.dumps(summary.to_dict(), indent=2) + "\n"
@@ -515,7 +514,7 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
     except RecursionError:
         stderr.write("guideline: input is nested too deeply to process\n")
         return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - last resort: a bug must not print a traceback
+    except Exception as exc:
         stderr.write(f"guideline: internal error ({type(exc).__name__}: {exc}); please report it with the input\n")
         return EXIT_INTERNAL
 

@@ -26,25 +26,26 @@ from __future__ import annotations
 import ast
 import operator
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import simpleeval
 
-import engine.bytecode as bytecode
+from engine import bytecode
 from engine.errors import did_you_mean
 from engine.language.functions import REGISTRY
 from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
-    "NameInfo",
-    "ExprProblem",
+    "RUNTIME_GLOBALS",
     "CompiledExpression",
+    "ExprProblem",
+    "KleeneCodegen",
+    "NameInfo",
     "compile_expression",
     "reference_eval",
-    "KleeneCodegen",
-    "RUNTIME_GLOBALS",
 ]
 
 # Node types the language accepts: ours, but never more than simpleeval's
@@ -111,7 +112,7 @@ class CompiledExpression:
     ordered: tuple[str, ...] = ()  # names as first written, for explanations
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
-        return eval(self.code, RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
+        return eval(self.code, RUNTIME_GLOBALS, env)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Code objects do not pickle: the code travels as marshal bytes (see
@@ -472,7 +473,7 @@ class KleeneCodegen:
         # a < b < c is (a < b) and (b < c) with b evaluated once.
         parts: list[ast.expr] = []
         previous = operands[0]
-        for op_node, operand in zip(node.ops, operands[1:]):
+        for op_node, operand in zip(node.ops, operands[1:], strict=True):
             first, again = self.bind(operand)
             op = type(op_node)()
             parts.append(self._unknown_if_any([previous, first], lambda r, op=op: ast.Compare(r[0], [op], [r[1]])))
@@ -565,7 +566,7 @@ class _KleeneEval(simpleeval.EvalWithCompoundTypes):
     def _eval_compare(self, node: ast.Compare) -> Any:
         left = self._eval(node.left)
         unknown = False
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self._eval(comparator)
             result = self.operators[type(op)](left, right)
             if result is False:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["Function", "REGISTRY"]
+__all__ = ["REGISTRY", "Function"]
 
 Date = dt.date
 

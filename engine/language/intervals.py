@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from engine.language.units import Unit
 
-__all__ = ["Interval", "parse_interval", "intersect", "subtract", "uncovered"]
+__all__ = ["Interval", "intersect", "parse_interval", "subtract", "uncovered"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,13 @@ class Interval:
     def __contains__(self, x: float) -> bool:
         if x < self.low or (x == self.low and not self.low_closed):
             return False
-        if x > self.high or (x == self.high and not self.high_closed):
-            return False
-        return True
+        return not (x > self.high or (x == self.high and not self.high_closed))
 
     def is_empty(self) -> bool:
         """True when no number is in the interval."""
         return self.low > self.high or (self.low == self.high and not (self.low_closed and self.high_closed))
 
-    def converted(self, unit: Unit) -> "Interval":
+    def converted(self, unit: Unit) -> Interval:
         """The interval with both bounds converted from ``unit`` to the canonical unit."""
         return Interval(unit.convert(self.low), unit.convert(self.high), self.low_closed, self.high_closed)
 

@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["Unit", "UnitSystem", "round_half_up", "parse_quantity_text", "normalise_unit", "IdentityCache"]
+__all__ = ["IdentityCache", "Unit", "UnitSystem", "normalise_unit", "parse_quantity_text", "round_half_up"]
 
 
 def normalise_unit(unit: str) -> str:

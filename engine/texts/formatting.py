@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from engine.texts.words import UNKNOWN_WORD
 
-__all__ = ["UNKNOWN_WORD", "localized", "format_number", "format_date", "fold_line", "tidy_text"]
+__all__ = ["UNKNOWN_WORD", "fold_line", "format_date", "format_number", "localized", "tidy_text"]
 
 
 

@@ -11,22 +11,32 @@ pay for importing it.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, NamedTuple
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine.texts import textgen
 from engine.errors import did_you_mean
-from engine.texts.formatting import UNKNOWN_WORD, format_date, format_number, tidy_text
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.texts import textgen
+from engine.texts.formatting import UNKNOWN_WORD, format_date, format_number, tidy_text
 
-__all__ = ["check_text", "CheckedText", "TemplateProblem", "environment", "from_code", "render", "branches_taken", "instrumented",
-           "iterations", "RenderFailure"]
+__all__ = [
+    "CheckedText",
+    "RenderFailure",
+    "TemplateProblem",
+    "branches_taken",
+    "check_text",
+    "environment",
+    "from_code",
+    "instrumented",
+    "iterations",
+    "render",
+]
 
 _MAX_PRODUCT_CHARS = 100_000
 _MAX_EXPONENT = 100
@@ -51,7 +61,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return left * right
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(lang: str) -> ImmutableSandboxedEnvironment:
     """The sandboxed Jinja environment for one language (shared, read-only)."""
     env = _Sandbox(
@@ -66,7 +76,8 @@ def environment(lang: str) -> ImmutableSandboxedEnvironment:
     env.filters["date"] = lambda v: format_date(v, lang)
     # Only our own filters and a few harmless built-ins: nothing that reaches
     # attributes by name (attr, map with attribute=) or formats arbitrary objects.
-    keep = {"num", "date", "default", "lower", "upper", "capitalize", "join", "length", "round", "abs", "int", "float", "trim", "e", "escape"}
+    keep = {"num", "date", "default", "lower", "upper", "capitalize", "join", "length", "round", "abs", "int", "float",
+            "trim", "e", "escape"}
     for name in list(env.filters):
         if name not in keep:
             del env.filters[name]
@@ -118,7 +129,7 @@ def branches_taken(lang: str, text: str, context: Mapping[str, Any]) -> set[str]
     return taken
 
 
-@lru_cache(maxsize=None)
+@cache
 def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
     """The template with a marker call at the start of every branch, and the branch labels."""
     env = environment(lang)

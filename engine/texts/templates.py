@@ -14,15 +14,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import engine.bytecode as bytecode
-from engine.texts.formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
+from engine import bytecode
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.texts.formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
 
 if TYPE_CHECKING:  # the sandbox (and Jinja) is imported only when a text is compiled or falls back
     from engine.texts.sandbox import TemplateProblem
 
-__all__ = ["localized", "CompiledTemplate", "TemplateRuntimeError", "compile_template",
-           "text_function", "format_number", "format_date", "UNKNOWN_WORD"]
+__all__ = [
+    "UNKNOWN_WORD",
+    "CompiledTemplate",
+    "TemplateRuntimeError",
+    "compile_template",
+    "format_date",
+    "format_number",
+    "localized",
+    "text_function",
+]
 
 
 class TemplateRuntimeError(Exception):
@@ -50,7 +58,7 @@ class CompiledTemplate:
     def jinja(self) -> Any:
         """Jinja's template object (built from ``code`` the first time it is needed)."""
         if self.template is None:
-            from engine.texts.sandbox import from_code  # noqa: PLC0415 - Jinja only when needed
+            from engine.texts.sandbox import from_code
 
             object.__setattr__(self, "template", from_code(self.lang, self.code))
         return self.template
@@ -62,11 +70,11 @@ class CompiledTemplate:
         if self.fast is not None:
             try:
                 out = self.fast(context)
-            except Exception:  # noqa: BLE001 - anything unusual: Jinja renders it and reports
+            except Exception:
                 out = None
             if out is not None and len(out) <= max_chars:
                 return out  # already tidied by the translated code
-        from engine.texts.sandbox import RenderFailure, render  # noqa: PLC0415 - Jinja only when needed
+        from engine.texts.sandbox import RenderFailure, render
 
         try:
             out = render(self.jinja, context)
@@ -76,7 +84,7 @@ class CompiledTemplate:
             raise TemplateRuntimeError(f"template output is {len(out)} characters, more than {max_chars}")
         return tidy_text(out, "\n" not in self.text)
 
-    def jinja_only(self) -> "CompiledTemplate":
+    def jinja_only(self) -> CompiledTemplate:
         """The same template without its translated function: every text rendered by Jinja (for checks)."""
         return CompiledTemplate(self.lang, self.text, self.names, self.code, self.static, template=self.template)
 
@@ -89,7 +97,7 @@ class CompiledTemplate:
     @property
     def branches(self) -> tuple[str, ...]:
         """Labels of the template's branches (each if/elif/else, implicit else included)."""
-        from engine.texts.sandbox import instrumented  # noqa: PLC0415 - Jinja only when needed
+        from engine.texts.sandbox import instrumented
 
         return instrumented(self.lang, self.text)[1]
 
@@ -99,7 +107,7 @@ class CompiledTemplate:
         An instrumented copy of the template is compiled the first time; normal
         evaluation never uses it.
         """
-        from engine.texts.sandbox import branches_taken  # noqa: PLC0415 - Jinja only when needed
+        from engine.texts.sandbox import branches_taken
 
         return branches_taken(self.lang, self.text, context)
 
@@ -108,7 +116,7 @@ def compile_template(text: str, lang: str, available: set[str], max_chars: int, 
                      lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS
                      ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
     """Parse, check and compile ``text`` (see :func:`engine.texts.sandbox.check_text`)."""
-    from engine.texts.sandbox import check_text  # noqa: PLC0415 - Jinja only when needed
+    from engine.texts.sandbox import check_text
 
     checked, problems = check_text(text, lang, available, max_chars, lengths=lengths, limits=limits)
     if checked is None:
@@ -123,8 +131,8 @@ def _restore(lang: str, text: str, names: frozenset[str], code: Any, static: str
     translated = _load_text_code(text_code)
     if loaded is None or (translated is None and text_code is not None):
         # Pickled by another Python version: compile the (already checked) text again.
-        from engine.texts import textgen  # noqa: PLC0415
-        from engine.texts.sandbox import environment  # noqa: PLC0415
+        from engine.texts import textgen
+        from engine.texts.sandbox import environment
 
         loaded = environment(lang).compile(text)
         if text_code is not None:
@@ -149,7 +157,7 @@ def text_function(text_code: Any) -> Callable[[Any], str]:
         "_join": "".join, "_fold": fold_line, "_strip": str.strip,
         "_out": lambda value: unknown if value is None else str(value),
     }
-    exec(code, namespace)  # noqa: S102 - built from AST nodes by textgen.translate(), author text only as constants
+    exec(code, namespace)
     return namespace["render"]
 
 

@@ -25,7 +25,7 @@ from engine.authoring.lint.registry import CHECKS, Check, Context, check
 from engine.errors import Diagnostic
 from engine.loading import Document
 
-__all__ = ["Context", "Check", "CHECKS", "check", "lint_text", "lint_file"]
+__all__ = ["CHECKS", "Check", "Context", "check", "lint_file", "lint_text"]
 
 
 _IGNORE = re.compile(r"#\s*lint:\s*ignore\s+([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(\S.*))?$")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from engine.errors import Diagnostic
 from engine.authoring.lint.registry import Context, check
+from engine.errors import Diagnostic
 
 
 @check("rule-no-source", "warning")

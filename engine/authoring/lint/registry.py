@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import CompiledGuideline
 from engine.errors import Diagnostic
 from engine.loading import Document
+from engine.model import CompiledGuideline
 
 __all__ = ["CHECKS", "Check", "Context", "check"]
 
@@ -48,10 +48,13 @@ class Check:
 CHECKS: dict[str, Check] = {}
 
 
-def check(check_id: str, severity: str) -> Callable[[Callable[[Context], Iterator[Diagnostic]]], Callable[[Context], Iterator[Diagnostic]]]:
+CheckFunction = Callable[[Context], Iterator[Diagnostic]]
+
+
+def check(check_id: str, severity: str) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check function under ``check_id`` with a default severity."""
 
-    def register(fn: Callable[[Context], Iterator[Diagnostic]]) -> Callable[[Context], Iterator[Diagnostic]]:
+    def register(fn: CheckFunction) -> CheckFunction:
         CHECKS[check_id] = Check(check_id, severity, fn)
         return fn
 

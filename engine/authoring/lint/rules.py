@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
+from engine.authoring.lint.registry import Context, check
 from engine.errors import Diagnostic
 from engine.language.intervals import Interval, intersect
-from engine.authoring.lint.registry import Context, check
 
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq}
 

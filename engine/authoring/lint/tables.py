@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from engine.model import Cell, TableSpec
+from engine.authoring.lint.registry import Context, check
 from engine.errors import Diagnostic
 from engine.language.intervals import Interval, intersect, subtract, uncovered
-from engine.authoring.lint.registry import Context, check
+from engine.model import Cell, TableSpec
 
 _EVERYTHING = Interval(float("-inf"), float("inf"), False, False)
 _MAX_COMBINATIONS = 2000
@@ -60,8 +61,8 @@ def _slices(ctx: Context, table: TableSpec) -> Iterator[tuple[str, list[Any], In
         domain = table.inputs[numeric].domain or _EVERYTHING
     for combo in combos:
         rows = [row for row in table.rows
-                if all(row.cells[i].matches(v) for i, v in zip(categorical, combo))]
-        where = ", ".join(f"{table.inputs[i].expr.text.strip()} = {v}" for i, v in zip(categorical, combo))
+                if all(row.cells[i].matches(v) for i, v in zip(categorical, combo, strict=True))]
+        where = ", ".join(f"{table.inputs[i].expr.text.strip()} = {v}" for i, v in zip(categorical, combo, strict=True))
         yield where, rows, domain, numeric
 
 

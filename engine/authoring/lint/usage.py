@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from collections.abc import Iterator
 
-from engine.errors import Diagnostic
 from engine.authoring.lint.registry import Context, check
+from engine.errors import Diagnostic
 
 
 def _read_names(ctx: Context) -> set[str]:

@@ -11,7 +11,7 @@ from typing import Any
 from engine.errors import Diagnostic
 from engine.loading import parse_yaml, read_source
 
-__all__ = ["version_findings", "suggest_bump", "read_revision", "BumpCheck", "bump_check"]
+__all__ = ["BumpCheck", "bump_check", "read_revision", "suggest_bump", "version_findings"]
 
 _CLINICAL = ("derived", "tables", "rules", "facts")
 
