@@ -185,11 +185,12 @@ class _Compiler(TableCompiler):
             for k, note in enumerate(rule.get("notes") or []):
                 if note not in note_ids:
                     self.error(path + ("notes", k), "rule.unknown-note", f"no note with id '{note}'")
-            if when is None or any(r is None for r in recs):
+            made = [r for r in recs if r is not None]
+            if when is None or len(made) != len(recs):
                 continue
             out.append(RuleSpec(
                 id=rid, title=self.text(path + ("title",), rule.get("title")), when=when,
-                then=tuple(recs), source=freeze(rule.get("source") or {}), notes=tuple(rule.get("notes") or ()),
+                then=tuple(made), source=freeze(rule.get("source") or {}), notes=tuple(rule.get("notes") or ()),
                 statements=tuple(rule.get("statements") or ()), where=self.where(path + ("when",)),
             ))
         return out

@@ -103,7 +103,8 @@ def decide(guideline: CompiledGuideline, values: dict[str, Any], on: dt.date, pl
     env["today"] = on
     if plan is not None:
         try:
-            return plan(env)
+            decided: tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]] = plan(env)
+            return decided
         except PLAN_ERRORS:
             pass
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 import yaml.reader
@@ -154,8 +154,11 @@ class _StopLoading(Exception):
     """Internal: a problem after which the rest of the file cannot be read."""
 
 
+_FastParser: Any
 try:  # libyaml's parser when PyYAML was built with it: about 10x faster than pure Python
-    from yaml._yaml import CParser as _FastParser
+    from yaml import _yaml
+
+    _FastParser = _yaml.CParser
 except ImportError:  # pragma: no cover - depends on the PyYAML build
     _FastParser = None
 
@@ -214,7 +217,7 @@ class _Composer(Composer, _Resolver, _EventSource):
             )
             raise _StopLoading
         try:
-            return super().compose_node(parent, index)
+            return cast(Node, super().compose_node(parent, index))
         finally:
             self._depth -= 1
 

@@ -205,7 +205,8 @@ def _explain_data(result: Result) -> dict[str, Any]:
 
 
 def _evidence_data(ev: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(ev, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
+    data: dict[str, Any] = json.loads(json.dumps(ev, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
+    return data
 
 
 def _markdown(result: Result, explain: bool) -> str:

@@ -290,13 +290,13 @@ class Explainer:
                 shown = self.text(spec.value_labels[str(raw)])
             result = Value(name, "fact", raw, unit, shown, self.text(spec.label))
         elif name in self.g.derived:
-            spec = self.g.derived[name]
+            derived = self.g.derived[name]
             inputs = ", ".join(f"{self.text(self._label(n))} {self.value(n).display}"
-                               for n in spec.expr.ordered)
-            formula = self.text(spec.formula)
+                               for n in derived.expr.ordered)
+            formula = self.text(derived.formula)
             how = f"{formula} ({inputs})" if formula else inputs
-            result = Value(name, "derived", raw, spec.unit, self.display(raw, spec.unit, spec.decimals),
-                           self.text(spec.label), how)
+            result = Value(name, "derived", raw, derived.unit, self.display(raw, derived.unit, derived.decimals),
+                           self.text(derived.label), how)
         elif name in self.producer:
             table = self.producer[name]
             unit = table.outputs[name]

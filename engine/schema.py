@@ -23,7 +23,8 @@ __all__ = ["check_document", "load_schema", "validate_document"]
 @cache
 def load_schema(name: str = "guideline.schema.json") -> dict[str, Any]:
     """The named JSON Schema, parsed."""
-    return json.loads(schema_text(name))
+    schema: dict[str, Any] = json.loads(schema_text(name))
+    return schema
 
 
 @cache

@@ -24,7 +24,7 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from types import CodeType
-from typing import Any
+from typing import Any, cast
 
 from engine.language.expressions import RUNTIME_GLOBALS, KleeneCodegen
 from engine.language.intervals import intersect
@@ -51,7 +51,7 @@ class _Rename(ast.NodeTransformer):
 
 def _expr(tree: ast.Expression) -> ast.expr:
     body = KleeneCodegen().gen(copy.deepcopy(tree.body))
-    return _Rename().visit(body)
+    return cast(ast.expr, _Rename().visit(body))
 
 
 def _assign(name: str, value: ast.expr) -> ast.stmt:
@@ -145,7 +145,7 @@ class Slow(Exception):
     """Raised by the validating plan when a fact is not in its common well-formed shape."""
 
 
-def _quantity(raw: Any, canonical: str, others: dict[str, Any], low: float, high: float) -> Any:
+def _quantity(raw: Any, canonical: str, others: dict[Any, Any], low: float, high: float) -> Any:
     if type(raw) is dict and len(raw) == 2:
         value, unit = raw.get("value"), raw.get("unit")
         if (type(value) is int or type(value) is float) and math.isfinite(value):
@@ -204,10 +204,10 @@ def _fact_checks(g: CompiledGuideline) -> list[ast.stmt]:
                                                 [ast.LtE()], [_load("_fact_names")])),
         body=[ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)], orelse=[])]
     raw = _load("_r")
-    slow = [ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)]
+    slow: list[ast.stmt] = [ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)]
 
     def typed(*kinds: str) -> ast.expr:
-        tests = [ast.Compare(ast.Call(_load("_type"), [raw], []), [ast.Is()], [_load(k)]) for k in kinds]
+        tests: list[ast.expr] = [ast.Compare(ast.Call(_load("_type"), [raw], []), [ast.Is()], [_load(k)]) for k in kinds]
         return tests[0] if len(tests) == 1 else ast.BoolOp(ast.Or(), tests)
 
     def within(spec: FactSpec) -> list[ast.expr]:
@@ -305,7 +305,7 @@ def _plan_code(g: CompiledGuideline) -> CodeType:
     values = ast.Dict([ast.Constant(n) for n in names], [_load(_local(n)) for n in names])
     rows = ast.Dict([ast.Constant(t.name) for t in tables], [_load(f"_row{i}") for i in range(len(tables))])
     body.append(ast.Return(ast.Tuple([values, rows, ast.Tuple(outcomes, ast.Load())], ast.Load())))
-    functions = [_function("decide", ["v"], reading + body), _function("decide_checked", ["f", "t", "today"],
+    functions: list[ast.stmt] = [_function("decide", ["v"], reading + body), _function("decide_checked", ["f", "t", "today"],
                                                                        checking + body)]
     module = ast.Module(body=functions, type_ignores=[])
     ast.fix_missing_locations(module)
@@ -320,5 +320,5 @@ def _function(name: str, params: list[str], body: list[ast.stmt]) -> ast.Functio
         body=body, decorator_list=[], returns=None,
     )
     if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
-        function.type_params = []
+        function.type_params = []  # type: ignore[attr-defined]  # mypy reads the 3.11 stubs
     return function

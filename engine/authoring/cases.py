@@ -105,7 +105,7 @@ def load_cases(path: str | Path) -> list[Case]:
         date_text = raw.get("date") or defaults.get("date")
         cases.append(Case(
             file=str(path), index=i, id=raw["id"], story=raw["story"], facts=facts,
-            date=dt.date.fromisoformat(date_text), lang=raw.get("lang") or defaults.get("lang"),
+            date=dt.date.fromisoformat(str(date_text)), lang=raw.get("lang") or defaults.get("lang"),
             expect=raw["expect"], guideline_path=guideline_path, doc=doc,
         ))
     if duplicate:
@@ -120,7 +120,7 @@ def _same(expected: Any, got: Any) -> bool:
         got = list(got)
     if isinstance(expected, (int, float)) and not isinstance(expected, bool) and isinstance(got, (int, float)):
         return math.isclose(expected, got, rel_tol=0, abs_tol=1e-9)
-    return expected == got
+    return bool(expected == got)
 
 
 def run_case(case: Case, guideline: Guideline) -> CaseOutcome:

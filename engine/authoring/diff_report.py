@@ -24,7 +24,7 @@ def _summary(report: DiffReport) -> str:
 
 
 def _counts(changes: list[PatientChange]) -> list[str]:
-    counter: Counter = Counter()
+    counter: Counter[str] = Counter()
     for change in changes:
         counter.update(f"+ {r}" for r in change.appeared)
         counter.update(f"- {r}" for r in change.disappeared)

@@ -99,8 +99,8 @@ class BatchSummary:
 
     rows: int = 0
     errors: int = 0
-    recommendations: Counter = field(default_factory=Counter)
-    undetermined: Counter = field(default_factory=Counter)
+    recommendations: Counter[str] = field(default_factory=Counter)
+    undetermined: Counter[str] = field(default_factory=Counter)
 
     def add(self, record: dict[str, Any]) -> None:
         """Count one output record."""

@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from engine import __version__
 from engine.accel.cache import default_cache_dir
@@ -43,14 +43,14 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._out = out
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: Any = None) -> None:
         if message:
             (self._out or sys.stdout).write(message)
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: error: {message}\n{self.format_usage().strip()}")
 
-    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             raise _UsageError(message.strip())
         raise _Exit(status)
@@ -223,7 +223,9 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
     if missing:
         stderr.write("\n".join(d.format() for d in missing) + "\n")
         return EXIT_USAGE
-    report, chunks, failed = [], [], False
+    report: list[dict[str, Any]] = []
+    chunks: list[str] = []
+    failed = False
     for path in files:
         findings, loaded = lint_file(path)
         if loaded and args.base:

@@ -232,7 +232,7 @@ class _Checker:
         return found
 
     def visit(self, node: ast.AST) -> str:
-        method = getattr(self, f"visit_{type(node).__name__}")
+        method: Callable[[ast.AST], str] = getattr(self, f"visit_{type(node).__name__}")
         return method(node)
 
     def visit_Constant(self, node: ast.Constant) -> str:
@@ -321,7 +321,7 @@ class _Checker:
         info = self.scope.get(name)
         if info and info.values and literal.value not in info.values:
             hint = did_you_mean(literal.value, info.values, "values: " + ", ".join(info.values))
-            self.problem(literal, "expr.unknown-value", f"'{literal.value}' is not a value of {name}", hint)
+            self.problem(literal, "expr.unknown-value", f"'{literal.value!s}' is not a value of {name}", hint)
 
     def visit_IfExp(self, node: ast.IfExp) -> str:
         self._want(node.test, self.visit(node.test), "boolean")
@@ -421,7 +421,7 @@ class KleeneCodegen:
         return (ast.NamedExpr(target=ast.Name(name, ast.Store()), value=node), ast.Name(name, ast.Load()))
 
     def gen(self, node: ast.expr) -> ast.expr:
-        method = getattr(self, f"gen_{type(node).__name__}")
+        method: Callable[[ast.expr], ast.expr] = getattr(self, f"gen_{type(node).__name__}")
         return method(node)
 
     def gen_Constant(self, node: ast.Constant) -> ast.expr:
@@ -437,7 +437,8 @@ class KleeneCodegen:
 
     def _unknown_if_any(self, operands: list[ast.expr], build: Callable[[list[ast.expr]], ast.expr]) -> ast.expr:
         """``None if any operand is None else build(operands)`` with each operand evaluated once."""
-        reads, tests = [], []
+        reads: list[ast.expr] = []
+        tests: list[ast.expr] = []
         for operand in operands:
             if isinstance(operand, ast.Constant) or self.never_unknown(operand):
                 reads.append(operand)  # no test: evaluated where it is used
@@ -476,7 +477,7 @@ class KleeneCodegen:
         for op_node, operand in zip(node.ops, operands[1:], strict=True):
             first, again = self.bind(operand)
             op = type(op_node)()
-            parts.append(self._unknown_if_any([previous, first], lambda r, op=op: ast.Compare(r[0], [op], [r[1]])))
+            parts.append(self._unknown_if_any([previous, first], _comparison(op)))
             previous = again
         return self._kleene(parts, is_and=True)
 
@@ -531,6 +532,11 @@ class KleeneCodegen:
                 return ast.Constant(args[0].value is not None)
             return ast.Compare(args[0], [ast.IsNot()], [ast.Constant(None)])
         return ast.Call(ast.Name(f"_f_{name}", ast.Load()), args, [])
+
+
+def _comparison(op: ast.cmpop) -> Callable[[list[ast.expr]], ast.expr]:
+    """Builds ``left <op> right`` from the two (bound) operands."""
+    return lambda operands: ast.Compare(operands[0], [op], [operands[1]])
 
 
 def _codegen(tree: ast.Expression) -> CodeType:

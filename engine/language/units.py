@@ -87,7 +87,7 @@ def round_half_up(value: float, decimals: int) -> float:
     if abs(abs(scaled) - math.floor(abs(scaled)) - 0.5) > 1e-6 and abs(scaled) < 1e12:
         # Clearly not a tie: rounding to nearest is the same as half-up, and an
         # integer divided by a power of ten is the double nearest that decimal.
-        return math.floor(scaled + 0.5) / scale
+        return float(math.floor(scaled + 0.5) / scale)
     quantum = Decimal(1).scaleb(-decimals)
     return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
 

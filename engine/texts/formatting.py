@@ -55,7 +55,7 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
     sign = "-" if whole[:1] == "-" else ""
     digits = whole.lstrip("-")
     if len(digits) > 4:
-        groups = []
+        groups: list[str] = []
         while digits:
             groups.insert(0, digits[-3:])
             digits = digits[:-3]

@@ -104,7 +104,7 @@ def render(template: Any, context: Mapping[str, Any]) -> str:
     try:
         # shared=True: the context reads the caller's mapping instead of
         # copying it for each text (texts cannot assign: see compile_template).
-        return template.environment.concat(template.root_render_func(template.new_context(context, shared=True)))
+        return str(template.environment.concat(template.root_render_func(template.new_context(context, shared=True))))
     except SecurityError as exc:
         raise RenderFailure(f"template refused by the sandbox: {exc}") from None
     except TemplateError as exc:
@@ -142,12 +142,13 @@ def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
                           None, None, lineno=lineno)
         body.insert(0, nodes.Output([call], lineno=lineno))
 
+    elifs: set[int] = set()  # ids of the If nodes Jinja uses for elif branches: counted with their if
     for number, node in enumerate(list(tree.find_all(nodes.If)), start=1):
-        if getattr(node, "_engine_elif", False):
+        if id(node) in elifs:
             continue
         mark(node.body, f"if #{number} (line {node.lineno}): true", node.lineno)
         for k, branch in enumerate(node.elif_, start=1):
-            branch._engine_elif = True
+            elifs.add(id(branch))
             mark(branch.body, f"if #{number} (line {node.lineno}): elif {k}", branch.lineno)
         if not node.else_:
             node.else_ = []
@@ -205,17 +206,17 @@ def check_text(
         problems.append(TemplateProblem(
             "template.unknown-name", f"unknown variable '{name}' in template", _first_line_of(tree, name),
             did_you_mean(name, available, "use a fact, derived value or table output name")))
-    for node in tree.find_all(nodes.Getattr):
-        if node.attr.startswith("_"):
+    for attribute in tree.find_all(nodes.Getattr):
+        if attribute.attr.startswith("_"):
             problems.append(TemplateProblem("template.not-allowed",
-                                            f"attribute '{node.attr}' is not allowed", node.lineno))
-    for node in tree.find_all(nodes.Getitem):
-        if isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
+                                            f"attribute '{attribute.attr}' is not allowed", attribute.lineno))
+    for item in tree.find_all(nodes.Getitem):
+        if isinstance(item.arg, nodes.Const) and str(item.arg.value).startswith("_"):
             problems.append(TemplateProblem("template.not-allowed",
-                                            f"item '{node.arg.value}' is not allowed", node.lineno))
+                                            f"item '{item.arg.value}' is not allowed", item.lineno))
     for kind, word in _REFUSED_TAGS:
-        for node in tree.find_all(kind):
-            problems.append(TemplateProblem("template.not-allowed", f"{word} is not allowed in a text", node.lineno,
+        for tag in tree.find_all(kind):
+            problems.append(TemplateProblem("template.not-allowed", f"{word} is not allowed in a text", tag.lineno,
                                             "texts use {{ name }}, filters, {% if %} and {% for %} only"))
     if not problems:
         count, line = iterations(tree, lengths or {}, limits.max_scalar_chars)

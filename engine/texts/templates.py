@@ -68,6 +68,7 @@ class CompiledTemplate:
         if self.static is not None:
             return self.static
         if self.fast is not None:
+            out: str | None
             try:
                 out = self.fast(context)
             except Exception:
@@ -158,7 +159,8 @@ def text_function(text_code: Any) -> Callable[[Any], str]:
         "_out": lambda value: unknown if value is None else str(value),
     }
     exec(code, namespace)
-    return namespace["render"]
+    render: Callable[[Any], str] = namespace["render"]
+    return render
 
 
 def _dump_text_code(text_code: Any) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import nodes
@@ -89,7 +90,8 @@ class _Translator:
                 and all(isinstance(a, nodes.Const) for a in node.args):
             value = self.expr(node.node)
             if node.name == "num" and len(node.args) <= 1:
-                return _call("_num", value, ast.Constant(self.lang), *[ast.Constant(a.value) for a in node.args])
+                digits = [ast.Constant(a.value) for a in node.args if isinstance(a, nodes.Const)]
+                return _call("_num", value, ast.Constant(self.lang), *digits)
             if node.name == "date" and not node.args:
                 return _call("_date", value, ast.Constant(self.lang))
         if isinstance(node, nodes.Test) and node.name == "none" and not node.args and not node.kwargs \
@@ -106,9 +108,9 @@ class _Translator:
         if isinstance(node, (nodes.And, nodes.Or)):
             op = ast.And() if isinstance(node, nodes.And) else ast.Or()
             return ast.BoolOp(op, [self.expr(node.left), self.expr(node.right)])
-        if type(node) in _BINARY:
+        if isinstance(node, nodes.BinExpr) and type(node) in _BINARY:
             return ast.BinOp(self.expr(node.left), _BINARY[type(node)](), self.expr(node.right))
-        if type(node) in _UNARY:
+        if isinstance(node, nodes.UnaryExpr) and type(node) in _UNARY:
             return ast.UnaryOp(_UNARY[type(node)](), self.expr(node.node))
         if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
             return ast.IfExp(self.expr(node.test), self.expr(node.expr1), self.expr(node.expr2))
@@ -135,7 +137,7 @@ class _Translator:
         _, index, length = self.loops[-1]
         i, n = _load(index), _load(length)
         one = ast.Constant(1)
-        return {
+        built: dict[str, Callable[[], ast.expr]] = {
             "index0": lambda: i,
             "index": lambda: ast.BinOp(i, ast.Add(), one),
             "first": lambda: ast.Compare(i, [ast.Eq()], [ast.Constant(0)]),
@@ -143,7 +145,8 @@ class _Translator:
             "length": lambda: n,
             "revindex": lambda: ast.BinOp(n, ast.Sub(), i),
             "revindex0": lambda: ast.BinOp(ast.BinOp(n, ast.Sub(), i), ast.Sub(), one),
-        }[attr]()
+        }
+        return built[attr]()
 
     # --- blocks: each becomes one string expression -----------------------------
     def block(self, body: list[nodes.Node]) -> ast.expr:
@@ -219,7 +222,7 @@ def translate(tree: nodes.Template, lang: str, *, one_line: bool, name: str = "<
                            kwarg=None, defaults=[]),
         body=[ast.Return(tidy)], decorator_list=[], returns=None)
     if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
-        function.type_params = []
+        function.type_params = []  # type: ignore[attr-defined]  # mypy reads the 3.11 stubs
     module = ast.Module(body=[function], type_ignores=[])
     ast.fix_missing_locations(module)
     code = compile(module, name, "exec")

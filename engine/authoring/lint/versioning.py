@@ -37,7 +37,7 @@ def _ids(section: Any) -> set[str]:
     if isinstance(section, dict):
         return set(section)
     if isinstance(section, list):
-        return {item.get("id") for item in section if isinstance(item, dict)}
+        return {str(item["id"]) for item in section if isinstance(item, dict) and item.get("id") is not None}
     return set()
 
 
