@@ -182,6 +182,13 @@ def load_text(text: str, file: str = "<string>", *, limits: Limits = DEFAULT_LIM
     return Guideline(compiled, limits)
 
 
+def default_cache_dir() -> Path | None:
+    """The compile cache folder for one-shot command-line runs (None when ``GUIDELINE_CACHE=0``)."""
+    from engine.accel.cache import default_cache_dir as folder
+
+    return folder()
+
+
 def load(path: str | Path, *, limits: Limits = DEFAULT_LIMITS, cache_dir: str | Path | None = None) -> Guideline:
     """Read and compile the guideline at ``path``; raise GuidelineError with every problem.
 

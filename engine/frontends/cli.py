@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from engine import __version__
-from engine.accel.cache import default_cache_dir
 from engine.errors import Diagnostic, EngineError
 from engine.facts import read_facts
-from engine.guideline import check_text, load
+from engine.guideline import check_text, default_cache_dir, load
 from engine.limits import DEFAULT_LIMITS
 from engine.loading import read_source
 from engine.render import FORMATS, render
