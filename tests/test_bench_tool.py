@@ -32,13 +32,15 @@ def test_cross_checks_report_a_wrong_decision_and_a_wrong_text(monkeypatch, caps
     bench = _bench()
     g = bench.engine.load(bench.GUIDELINE)
     patients = bench.cohort(g, 200, 7)
-    real = bench.reference
+    from tests.oracle import bone_metastases
+
+    real = bone_metastases.reference
 
     def wrong(facts, today=bench.DAY):
         rules, values = real(facts, today)
         return {**rules, "measure-vitamin-d": not rules["measure-vitamin-d"]}, values
 
-    monkeypatch.setattr(bench, "reference", wrong)
+    monkeypatch.setattr(bone_metastases, "reference", wrong)
     checked, mismatches = bench.check(g, patients)
     assert checked > 0 and mismatches == checked
     assert "MISMATCH patient 0" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Independent references the engine is tested against (they import nothing from engine)."""
