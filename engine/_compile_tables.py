@@ -119,7 +119,7 @@ class TableCompiler(CompileContext):
         return factor, domain
 
     def _cell(self, path: tuple[Any, ...], cell: Any, inp: TableInput | None, factor: Unit) -> Cell:
-        if cell in {"any", "-"}:
+        if isinstance(cell, str) and cell in {"any", "-"}:  # a cell may also be a list of values
             return Cell("any", text=str(cell))
         kind = inp.expr.type if inp else "any"
         info = self.scope.get(inp.expr.text.strip()) if inp else None
