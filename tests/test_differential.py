@@ -26,6 +26,7 @@ paths would agree with each other.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,7 +211,7 @@ class Model:
 
     def evaluate(self, facts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str | None], list[Any]]:
         env: dict[str, Any] = {}
-        for name, (kind, _, _) in self.numbers.items():
+        for name, (_kind, _, _) in self.numbers.items():
             raw = facts.get(name)
             if isinstance(raw, dict):
                 raw = raw["value"] * MULTIPLY if raw["unit"] == "g" else raw["value"]
@@ -280,7 +281,7 @@ def chain(draw: Any) -> list[Bound]:
     out = []
     edges = [None, *cuts, None]
     closed_left = draw(st.booleans())
-    for low, high in zip(edges, edges[1:], strict=False):
+    for low, high in itertools.pairwise(edges):
         side = draw(st.sampled_from(["low", "high", "gap"]))
         high_closed = side == "high"
         out.append(Bound(low, closed_left, high, high_closed))
