@@ -260,9 +260,11 @@ class Explainer:
         return self._given
 
     def text(self, texts: Mapping[str, str] | Any) -> str:
+        """``texts`` in the result's language (the guideline's primary language when missing)."""
         return localized(texts, self.lang, self.g.languages[0])
 
     def display(self, value: Any, unit: str | None, decimals: int | None = None) -> str:
+        """``value`` as a clinician reads it in the result's language, with its unit."""
         if value is None:
             return format_number(None, self.lang)
         if isinstance(value, bool):
@@ -276,6 +278,7 @@ class Explainer:
         return str(value)
 
     def value(self, name: str) -> Value:
+        """The named fact, derived value or table output, displayed and explained (built once)."""
         if name in self.cache:
             return self.cache[name]
         raw = self.env.get(name)

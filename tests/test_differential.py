@@ -39,7 +39,7 @@ import engine
 from engine.accel.codegen import Slow, build_plans
 from engine.evaluate import PLAN_ERRORS, decide, match_table
 from engine.facts import validate_facts
-from engine.language.expressions import reference_eval
+from engine.language.reference import reference_eval
 
 DAY = dt.date(2026, 11, 27)
 GRID = [x / 2 for x in range(0, 41)]  # thresholds and values share a grid, so boundaries are hit often

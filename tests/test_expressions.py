@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.language.expressions import NameInfo, compile_expression, reference_eval
+from engine.language.expressions import NameInfo, compile_expression
+from engine.language.reference import reference_eval
 
 SCOPE = {
     "a": NameInfo("boolean"), "b": NameInfo("boolean"), "c": NameInfo("boolean"),

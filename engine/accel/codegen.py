@@ -277,7 +277,7 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
     if code is None:
         code = _plan_code(g)
     namespace: dict[str, Any] = {**RUNTIME_GLOBALS, **_helpers(g, lookup), "__builtins__": {}}
-    exec(code, namespace)
+    exec(code, namespace)  # noqa: S102 - built from validated AST nodes only
     return namespace["decide"], namespace["decide_checked"], code
 
 

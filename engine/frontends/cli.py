@@ -515,7 +515,7 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
     except RecursionError:
         stderr.write("guideline: input is nested too deeply to process\n")
         return EXIT_USAGE
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - last resort: a bug must not print a traceback
         stderr.write(f"guideline: internal error ({type(exc).__name__}: {exc}); please report it with the input\n")
         return EXIT_INTERNAL
 

@@ -39,13 +39,14 @@ from engine.language.functions import REGISTRY
 from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
+    "BINARY_OPERATORS",
+    "COMPARISON_OPERATORS",
     "RUNTIME_GLOBALS",
     "CompiledExpression",
     "ExprProblem",
     "KleeneCodegen",
     "NameInfo",
     "compile_expression",
-    "reference_eval",
 ]
 
 # Node types the language accepts: ours, but never more than simpleeval's
@@ -60,12 +61,12 @@ _ALLOWED_NODES = {
 }
 _ALLOWED_OPERATORS = set(simpleeval.DEFAULT_OPERATORS) | {ast.Not}
 
-_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+BINARY_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv,
     ast.Pow: simpleeval.safe_power,
 }
-_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+COMPARISON_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
@@ -112,7 +113,8 @@ class CompiledExpression:
     ordered: tuple[str, ...] = ()  # names as first written, for explanations
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
-        return eval(self.code, RUNTIME_GLOBALS, env)
+        """The value for ``env`` (names to values, None when unknown), with three-valued logic."""
+        return eval(self.code, RUNTIME_GLOBALS, env)  # noqa: S307 - code built from validated AST only
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Code objects do not pickle: the code travels as marshal bytes (see
@@ -398,6 +400,7 @@ class KleeneCodegen:
         self.counter = 0
 
     def temp(self) -> str:
+        """A fresh name for a temporary (``_t<n>``)."""
         self.counter += 1
         return f"_t{self.counter}"
 
@@ -421,16 +424,20 @@ class KleeneCodegen:
         return (ast.NamedExpr(target=ast.Name(name, ast.Store()), value=node), ast.Name(name, ast.Load()))
 
     def gen(self, node: ast.expr) -> ast.expr:
+        """The three-valued rewrite of ``node`` (dispatches on its type)."""
         method: Callable[[ast.expr], ast.expr] = getattr(self, f"gen_{type(node).__name__}")
         return method(node)
 
     def gen_Constant(self, node: ast.Constant) -> ast.expr:
+        """A constant stays itself."""
         return ast.Constant(node.value)
 
     def gen_Name(self, node: ast.Name) -> ast.expr:
+        """A name reads the patient's value (None when unknown)."""
         return ast.Name(node.id, ast.Load())
 
     def gen_List(self, node: ast.List | ast.Tuple) -> ast.expr:
+        """A literal list becomes a tuple of its rewritten items."""
         return ast.Tuple([ast.Constant(e.value) for e in node.elts], ast.Load())  # type: ignore[attr-defined]
 
     gen_Tuple = gen_List
@@ -453,6 +460,7 @@ class KleeneCodegen:
         return ast.IfExp(test=test, body=ast.Constant(None), orelse=body)
 
     def gen_BinOp(self, node: ast.BinOp) -> ast.expr:
+        """Arithmetic: unknown if an operand is unknown; powers go through the bounded power."""
         left, right = self.gen(node.left), self.gen(node.right)
         if isinstance(node.op, ast.Pow):
             return self._unknown_if_any(
@@ -462,11 +470,13 @@ class KleeneCodegen:
         return self._unknown_if_any([left, right], lambda r: ast.BinOp(r[0], op, r[1]))
 
     def gen_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        """``not`` and unary minus: unknown stays unknown."""
         operand = self.gen(node.operand)
         op = type(node.op)()
         return self._unknown_if_any([operand], lambda r: ast.UnaryOp(op, r[0]))
 
     def gen_Compare(self, node: ast.Compare) -> ast.expr:
+        """A (chained) comparison: unknown if an operand is unknown, else Kleene ``and`` of the links."""
         operands = [self.gen(o) for o in [node.left, *node.comparators]]
         if len(node.ops) == 1:
             op = type(node.ops[0])()
@@ -482,6 +492,7 @@ class KleeneCodegen:
         return self._kleene(parts, is_and=True)
 
     def gen_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        """``and`` / ``or`` with Kleene's logic."""
         return self._kleene([self.gen(v) for v in node.values], is_and=isinstance(node.op, ast.And))
 
     def _kleene(self, values: list[ast.expr], *, is_and: bool) -> ast.expr:
@@ -514,6 +525,7 @@ class KleeneCodegen:
         return tail
 
     def gen_IfExp(self, node: ast.IfExp) -> ast.expr:
+        """``a if c else b``: unknown when ``c`` is unknown, else the chosen branch."""
         test = self.gen(node.test)
         if self.never_unknown(test):
             return ast.IfExp(test=test, body=self.gen(node.body), orelse=self.gen(node.orelse))
@@ -525,6 +537,7 @@ class KleeneCodegen:
         )
 
     def gen_Call(self, node: ast.Call) -> ast.expr:
+        """A registry function, called through its runtime name."""
         name = node.func.id  # type: ignore[attr-defined]
         args = [self.gen(a) for a in node.args]
         if name == "known":
@@ -547,61 +560,3 @@ def _codegen(tree: ast.Expression) -> CodeType:
 
 
 # --- reference evaluator -------------------------------------------------------
-
-
-def _none_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapped(*args: Any) -> Any:
-        return None if any(a is None for a in args) else fn(*args)
-
-    return wrapped
-
-
-class _KleeneEval(simpleeval.EvalWithCompoundTypes):
-    """simpleeval with three-valued operators: the oracle for the compiled code."""
-
-    def _eval_boolop(self, node: ast.BoolOp) -> Any:
-        is_and = isinstance(node.op, ast.And)
-        unknown = False
-        for value in node.values:
-            result = self._eval(value)
-            if result is (not is_and):
-                return result
-            unknown = unknown or result is None
-        return None if unknown else is_and
-
-    def _eval_compare(self, node: ast.Compare) -> Any:
-        left = self._eval(node.left)
-        unknown = False
-        for op, comparator in zip(node.ops, node.comparators, strict=True):
-            right = self._eval(comparator)
-            result = self.operators[type(op)](left, right)
-            if result is False:
-                return False
-            unknown = unknown or result is None
-            left = right
-        return None if unknown else True
-
-    def _eval_ifexp(self, node: ast.IfExp) -> Any:
-        test = self._eval(node.test)
-        if test is None:
-            return None
-        return self._eval(node.body) if test else self._eval(node.orelse)
-
-    def _eval_call(self, node: ast.Call) -> Any:
-        if isinstance(node.func, ast.Name) and node.func.id == "known":
-            return self._eval(node.args[0]) is not None
-        return super()._eval_call(node)
-
-
-def reference_eval(expression: CompiledExpression, env: Mapping[str, Any]) -> Any:
-    """Evaluate with simpleeval (slow; for differential tests only)."""
-    operators: dict[type, Callable[..., Any]] = {k: _none_safe(v) for k, v in {**_BINOPS, **_CMPOPS}.items()}
-    operators[ast.Not] = lambda a: None if a is None else not a
-    operators[ast.USub] = _none_safe(operator.neg)
-    operators[ast.UAdd] = _none_safe(operator.pos)
-    evaluator = _KleeneEval(
-        operators=operators,
-        functions={name: fn.impl for name, fn in REGISTRY.items()},
-        names=dict(env),
-    )
-    return evaluator.eval(expression.text.replace("\n", " ").strip(), previously_parsed=expression.tree.body)
