@@ -8,6 +8,10 @@
 The pipeline, one module per stage: ``loading`` (YAML with positions) ->
 ``schema`` (JSON Schema) -> ``compile`` (expressions, tables, templates) ->
 ``evaluate`` (facts in, result out) -> ``render`` (text, Markdown, JSON).
+Around it: ``language`` (expressions), ``texts``, ``accel`` (faster paths
+with the same results), ``authoring`` (author tools), ``frontends`` (CLI,
+batch). The names in ``__all__`` are the public API; every other module is
+internal. The README's "Architecture" section has the map.
 """
 
 from engine.errors import Diagnostic, EngineError, EvaluationError, FactsError, GuidelineError

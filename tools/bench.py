@@ -74,7 +74,7 @@ def check(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[int, int
 
 def check_texts(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[int, int]:
     """(texts compared, mismatches): each text rendered by its translated Python
-    function (engine.textgen) must equal what Jinja's sandbox renders from the same values."""
+    function (engine.texts.textgen) must equal what Jinja's sandbox renders from the same values."""
     jinja: dict[int, Any] = {}
     specs = {rec.id: rec for rule in g.compiled.rules for rec in rule.then}
     texts = mismatches = 0
