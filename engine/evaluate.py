@@ -20,7 +20,7 @@ from engine.accel.codegen import Slow
 from engine.errors import Diagnostic, EvaluationError
 from engine.facts import validate_facts
 from engine.language.expressions import CompiledExpression
-from engine.language.units import IdentityCache, round_half_up
+from engine.language.units import IdentityCache, settle
 from engine.loading import Document
 from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
 from engine.results import Explainer, Recommendation, Result, make_recommendation, make_result
@@ -84,8 +84,8 @@ def _run_steps(guideline: CompiledGuideline, env: dict[str, Any]) -> tuple[dict[
     for step in guideline.plan:
         if isinstance(step, DerivedSpec):
             value = _run(step.expr, env, step.where)
-            if value is not None and step.decimals is not None:
-                value = round_half_up(value, step.decimals)
+            if step.numeric:
+                value = settle(value, step.decimals)
             env[step.name] = value
         else:
             rows[step.name] = _lookup(step, env)

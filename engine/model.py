@@ -49,6 +49,7 @@ class FactSpec:
     allow_future: bool
     codes: tuple[Mapping[str, str], ...]
     where: Where
+    tolerance: float | None = None  # how far the value may be from the truth (borderline cautions)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ class DerivedSpec:
     formula: Mapping[str, str]
     where: Where
     facts: frozenset[str] = frozenset()
+    tolerance: float | None = None  # how far the value may be from the truth (borderline cautions)
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the value is a number (settled: noise removed, rounded when declared)."""
+        return self.type in ("number", "quantity")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ hit policy, rules built from and/or/not, comparisons and known()), writes it
 as YAML, and loads it with the engine. The model also evaluates itself, with
 the language's documented semantics written out here in a few lines
 (unknown is None; and/or/not are Kleene's; a comparison, an arithmetic
-operation or a conditional with an unknown operand is unknown; a table with
-an unknown input gives unknown outputs). For random patients the test then
+operation or a conditional with an unknown operand is unknown; a derived
+number is read to 12 significant digits; a table with an unknown input gives
+unknown outputs). For random patients the test then
 checks that all of these give the same decisions:
 
 * the model (the specification, independent of the engine's code);
@@ -220,7 +221,9 @@ class Model:
             env[name] = facts.get(name)
         self.env = env
         for name, expr in self.derived.items():
-            env[name] = self.num(expr)
+            value = self.num(expr)
+            # A derived number is read to 12 significant digits: binary noise never decides.
+            env[name] = float(f"{value:.12g}") if isinstance(value, float) else value
         rows: dict[str, str | None] = {}
         for table in self.tables:
             env[table.output], rows[table.name] = table.lookup([env[n] for n, _ in table.inputs])

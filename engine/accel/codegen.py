@@ -28,7 +28,7 @@ from typing import Any, cast
 
 from engine.language.expressions import RUNTIME_GLOBALS, KleeneCodegen
 from engine.language.intervals import intersect
-from engine.language.units import round_half_up
+from engine.language.units import settle
 from engine.model import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
 
 __all__ = ["PlanFunction", "Slow", "build_plans"]
@@ -183,7 +183,7 @@ def _helpers(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]]
     cached, see engine.bytecode) can run without generating it again.
     """
     helpers: dict[str, Any] = {
-        "_round": round_half_up, "_fact_names": frozenset(g.facts), "_Slow": Slow, "_type": type, "_int": int,
+        "_settle": settle, "_fact_names": frozenset(g.facts), "_Slow": Slow, "_type": type, "_int": int,
         "_float": float, "_str": str, "_quantity": _quantity, "_date": _date, "_listed": _listed}
     for i, spec in enumerate(g.facts.values()):
         if spec.type == "quantity" and spec.units is not None:
@@ -291,11 +291,8 @@ def _plan_code(g: CompiledGuideline) -> CodeType:
         if isinstance(step, DerivedSpec):
             local = _local(step.name)
             body.append(_assign(local, _expr(step.expr.tree)))
-            if step.decimals is not None:
-                body.append(ast.If(
-                    test=ast.Compare(_load(local), [ast.IsNot()], [ast.Constant(None)]),
-                    body=[_assign(local, ast.Call(_load("_round"), [_load(local), ast.Constant(step.decimals)], []))],
-                    orelse=[]))
+            if step.numeric:  # noise removed (and rounded when declared), as the reference does
+                body.append(_assign(local, ast.Call(_load("_settle"), [_load(local), ast.Constant(step.decimals)], [])))
             names.append(step.name)
         else:
             body.extend(_table(step, len(tables)))

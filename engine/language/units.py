@@ -13,7 +13,12 @@ import weakref
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["IdentityCache", "Unit", "UnitSystem", "normalise_unit", "parse_quantity_text", "round_half_up"]
+__all__ = ["NOISE_DIGITS", "IdentityCache", "Unit", "UnitSystem", "denoise", "normalise_unit", "parse_quantity_text",
+           "round_half_up", "settle"]
+
+# Significant digits a computed number keeps: about 1e-12 relative, far above
+# binary noise (about 1e-16) and far below any clinical precision.
+NOISE_DIGITS = 12
 
 
 def normalise_unit(unit: str) -> str:
@@ -73,12 +78,33 @@ class UnitSystem:
         return [u.name for u in self.units]
 
 
-def round_half_up(value: float, decimals: int) -> float:
-    """Round half-up in decimal, so 49.99999999999999 -> 50.0 and 2.675 -> 2.68.
+def denoise(value: float) -> float:
+    """``value`` cleaned of floating-point noise: kept to :data:`NOISE_DIGITS` significant digits.
 
-    ``repr`` gives the shortest decimal that round-trips, which is what a
-    clinician would read on a screen; rounding that text avoids binary
-    surprises of ``round()``.
+    A Cockcroft-Gault clearance that is 39.95 in decimal arithmetic comes out
+    of binary arithmetic as 39.949999999999996; decisions read 39.95.
+    Integers and non-finite values are returned as they are.
+    """
+    if type(value) is float and math.isfinite(value):
+        return float(f"{value:.{NOISE_DIGITS}g}")
+    return value
+
+
+def settle(value: float | None, decimals: int | None) -> float | None:
+    """A computed number as decisions read it: noise removed, then rounded half-up if ``decimals`` is declared."""
+    if value is None:
+        return None
+    if decimals is None:
+        return denoise(value)
+    return round_half_up(value, decimals)
+
+
+def round_half_up(value: float, decimals: int) -> float:
+    """Round half-up in decimal, so 49.99999999999999 -> 50.0, 2.675 -> 2.68 and 39.949999999999996 -> 40.0.
+
+    The value is first cleaned of binary noise (:func:`denoise`): a decimal
+    tie such as 39.95, which binary arithmetic computes as 39.949999999999996,
+    rounds up as it would on paper.
     """
     if not math.isfinite(value):
         return value
@@ -89,7 +115,7 @@ def round_half_up(value: float, decimals: int) -> float:
         # integer divided by a power of ten is the double nearest that decimal.
         return float(math.floor(scaled + 0.5) / scale)
     quantum = Decimal(1).scaleb(-decimals)
-    return float(Decimal(repr(float(value))).quantize(quantum, rounding=ROUND_HALF_UP))
+    return float(Decimal(f"{float(value):.{NOISE_DIGITS}g}").quantize(quantum, rounding=ROUND_HALF_UP))
 
 
 _QUANTITY_TEXT = re.compile(r"^\s*([-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)\s*$")
