@@ -8,7 +8,10 @@ its ``file:line:col``; nothing is compiled unless there are none.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import itertools
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -107,6 +110,7 @@ class _Compiler(TableCompiler):
             output_units=FrozenDict(output_units),
             warnings=tuple(sorted(self.warnings)),
             content_hash=self.content_hash,
+            thresholds=FrozenDict(_thresholds(facts, derived_f, tables_f, rules_f)),
         )
 
     def facts(self, raw: Mapping[str, Any]) -> dict[str, FactSpec]:
@@ -141,8 +145,18 @@ class _Compiler(TableCompiler):
                 units=units, range=(low, high), values=values, value_labels=freeze(labels),
                 allow_future=bool(spec.get("allow_future", False)),
                 codes=freeze(spec.get("codes") or []), where=self.where(path),
+                tolerance=self.tolerance(path, spec, kind in ("number", "integer", "quantity")),
             )
         return out
+
+    def tolerance(self, path: tuple[Any, ...], spec: Mapping[str, Any], numeric: bool) -> float | None:
+        """The declared tolerance, refused on anything but a number."""
+        value = spec.get("tolerance")
+        if value is not None and not numeric:
+            self.error(path + ("tolerance",), "tolerance.not-number", "only numbers have a tolerance",
+                       "remove it, or declare the value as a number or a quantity")
+            return None
+        return None if value is None else float(value)
 
     def derived(self, name: str, spec: Mapping[str, Any]) -> DerivedSpec | None:
         path = ("derived", name)
@@ -158,6 +172,7 @@ class _Compiler(TableCompiler):
             name=name, type=kind, expr=expr, unit=spec.get("unit"), decimals=spec.get("decimals"),
             label=self.text(path + ("label",), spec.get("label")),
             formula=self.text(path + ("formula",), spec.get("formula")), where=self.where(path + ("expr",)),
+            tolerance=self.tolerance(path, spec, kind in ("number", "quantity")),
         )
 
     def rules(self, raw: list[tuple[int, Mapping[str, Any]]], evidence: Mapping[str, Any],
@@ -304,6 +319,34 @@ class _Compiler(TableCompiler):
             for rule in rules
         ]
         return out_derived, out_tables, out_rules
+
+
+def _thresholds(facts: Mapping[str, FactSpec], derived: Mapping[str, DerivedSpec], tables: Mapping[str, TableSpec],
+                rules: list[RuleSpec]) -> dict[str, tuple[float, ...]]:
+    """For each number with a tolerance, the constants it is compared with (table bounds and conditions)."""
+    tolerant = {n for n, s in facts.items() if s.tolerance} | {n for n, s in derived.items() if s.tolerance}
+    found: dict[str, set[float]] = {name: set() for name in tolerant}
+    for table in tables.values():
+        for i, inp in enumerate(table.inputs):
+            name = inp.expr.text.strip()
+            if name not in found:
+                continue
+            for row in table.rows:
+                interval = row.cells[i].interval
+                if interval is not None:
+                    found[name].update(b for b in (interval.low, interval.high) if math.isfinite(b))
+    trees = [d.expr.tree for d in derived.values()] + [r.when.tree for r in rules]
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = [node.left, *node.comparators]
+            for left, right in itertools.pairwise(operands):
+                for a, b in ((left, right), (right, left)):
+                    if isinstance(a, ast.Name) and a.id in found and isinstance(b, ast.Constant) \
+                            and isinstance(b.value, (int, float)) and not isinstance(b.value, bool):
+                        found[a.id].add(float(b.value))
+    return {name: tuple(sorted(values)) for name, values in found.items() if values}
 
 
 def _date(value: Any) -> dt.date | None:

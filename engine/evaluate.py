@@ -23,11 +23,11 @@ from engine.language.expressions import CompiledExpression
 from engine.language.units import IdentityCache, settle
 from engine.loading import Document
 from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
-from engine.results import Explainer, Recommendation, Result, make_recommendation, make_result
+from engine.results import Explainer, Probe, Recommendation, Result, make_recommendation, make_result
 from engine.texts.formatting import localized
 from engine.texts.templates import TemplateRuntimeError
 
-__all__ = ["PLAN_ERRORS", "decide", "decide_facts", "evaluate", "match_table"]
+__all__ = ["PLAN_ERRORS", "borderline_probes", "decide", "decide_facts", "evaluate", "match_table"]
 
 _ARITHMETIC_ERRORS = (ZeroDivisionError, OverflowError, ValueError, TypeError, simpleeval.InvalidExpression)
 
@@ -78,14 +78,21 @@ def _lookup(table: TableSpec, env: dict[str, Any]) -> str | None:
     return row
 
 
-def _run_steps(guideline: CompiledGuideline, env: dict[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
-    """The reference path: each derived value, table and rule in turn (locates any failure)."""
+def _run_steps(guideline: CompiledGuideline, env: dict[str, Any], override: Mapping[str, Any] | None = None
+               ) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The reference path: each derived value, table and rule in turn (locates any failure).
+
+    ``override`` replaces derived values by name as soon as they are computed
+    (what-if probes for borderline cautions).
+    """
     rows: dict[str, str | None] = {}
     for step in guideline.plan:
         if isinstance(step, DerivedSpec):
             value = _run(step.expr, env, step.where)
             if step.numeric:
                 value = settle(value, step.decimals)
+            if override and step.name in override:
+                value = override[step.name]
             env[step.name] = value
         else:
             rows[step.name] = _lookup(step, env)
@@ -161,7 +168,69 @@ def evaluate(
         for maker in makers:
             recommendations.append(maker.make(env, why, max_output_chars))
     # Undetermined rules, statuses and explanations are built from the trace on first use.
-    return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, tuple(outcomes))
+    probes = borderline_probes(guideline, env, rows, outcomes) if guideline.thresholds else ()
+    return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, tuple(outcomes),
+                       tuple(explainer.borderline(p) for p in probes))
+
+
+def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any],
+                      outcomes: tuple[Any, ...]) -> list[Probe]:
+    """What would change if each value with a tolerance were on the other side of a threshold it is near.
+
+    For each number with a declared tolerance lying within that tolerance of
+    a threshold (a table bound or a constant it is compared with), the
+    decisions are made again by the reference path with the value moved just
+    across the threshold; a probe is kept when a table row or a rule outcome
+    changes. Only values near a threshold cost a probe.
+    """
+    found: list[Probe] = []
+    for name, thresholds in guideline.thresholds.items():
+        value = env.get(name)
+        tolerance = guideline.tolerance_of(name)
+        if tolerance is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        for threshold in thresholds:
+            if abs(value - threshold) > tolerance:
+                continue
+            for other in _across(value, threshold, tolerance):
+                changes = _changes(guideline, env, rows, outcomes, name, other)
+                if changes:
+                    found.append(Probe(name, value, threshold, tolerance, other, changes))
+                    break
+    return found
+
+
+def _across(value: float, threshold: float, tolerance: float) -> tuple[float, ...]:
+    """Values to try on the other side of ``threshold``: the threshold itself, then just beyond it."""
+    step = tolerance / 100
+    if value < threshold:
+        return (threshold, threshold + step)
+    if value > threshold:
+        return (threshold, threshold - step)
+    return (threshold - step, threshold + step)
+
+
+def _changes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any], outcomes: tuple[Any, ...],
+             name: str, other: float) -> tuple[tuple[str, str, Any, Any], ...]:
+    """Table rows, their outputs and rule outcomes that differ when ``name`` is ``other``."""
+    probe = {fact: env.get(fact) for fact in guideline.facts}
+    probe["today"] = env["today"]
+    if name in probe:
+        probe[name] = other
+    try:
+        rows_there, outcomes_there = _run_steps(guideline, probe, {name: other})
+    except _Failure:
+        return ()  # the other side cannot be evaluated: nothing to compare
+    changes: list[tuple[str, str, Any, Any]] = []
+    for table in guideline.tables.values():
+        if rows.get(table.name) != rows_there.get(table.name):
+            changes.append(("table", table.name, rows.get(table.name), rows_there.get(table.name)))
+            changes.extend(("output", out, env.get(out), probe.get(out)) for out in table.outputs
+                           if env.get(out) != probe.get(out))
+    for rule, here, there in zip(guideline.rules, outcomes, outcomes_there, strict=True):
+        if here is not there:
+            changes.append(("rule", rule.id, here, there))
+    return tuple(changes)
 
 
 class _Maker:

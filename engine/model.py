@@ -184,6 +184,14 @@ class CompiledGuideline:
     output_units: Mapping[str, str | None]
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
     content_hash: str = ""
+    # For each number with a declared tolerance: the thresholds that table rows
+    # and conditions compare it with (borderline cautions are probed at these).
+    thresholds: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def tolerance_of(self, name: str) -> float | None:
+        """The declared tolerance of a fact or derived value (None when it has none)."""
+        spec = self.facts.get(name) or self.derived.get(name)
+        return spec.tolerance if spec is not None else None
 
 
 class FrozenDict(dict):  # type: ignore[type-arg]

@@ -140,6 +140,9 @@ def _text(result: Result, explain: bool) -> str:
                 lines.append(f"       • {value.label or value.name} = {value.display}{how}")
             for ev in rec.evidence:
                 lines.append(f"       {w['evidence']}: {_evidence_line(result, ev)}")
+    if result.borderline:
+        lines += ["", f"{w['borderline']} ({len(result.borderline)})"]
+        lines += [f"  ! {b.text}" for b in result.borderline]
     if result.undetermined:
         lines += ["", f"{w['undetermined']} ({len(result.undetermined)})"]
         for und in result.undetermined:
@@ -229,6 +232,9 @@ def _markdown(result: Result, explain: bool) -> str:
             for value in rec.why.values:
                 how = f" — {value.how}" if value.how else ""
                 out.append(f"    - {value.label or value.name} = {value.display}{how}")
+    if result.borderline:
+        out += ["", f"### {w['borderline']} ({len(result.borderline)})", ""]
+        out += [f"- ⚠ {b.text}" for b in result.borderline]
     if result.undetermined:
         out += ["", f"### {w['undetermined']} ({len(result.undetermined)})", ""]
         for und in result.undetermined:

@@ -12,17 +12,17 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.facts import Given, validate_facts
-from engine.model import CompiledGuideline, DerivedSpec, TableSpec
+from engine.model import CompiledGuideline, DerivedSpec, FactSpec, FrozenDict, TableSpec
 from engine.texts.formatting import format_date, format_number, localized
 from engine.texts.words import EXPLAIN, words
 
-__all__ = ["RESULT_VERSION", "Explainer", "Recommendation", "Result", "Undetermined", "Value", "Why",
+__all__ = ["RESULT_VERSION", "Borderline", "Explainer", "Probe", "Recommendation", "Result", "Undetermined", "Value", "Why",
            "make_recommendation", "make_result", "to_json_value"]
 
-RESULT_VERSION = "1.0"
+RESULT_VERSION = "1.1"  # 1.1: "borderline" added
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,37 @@ class Recommendation:
         }
 
 
+class Probe(NamedTuple):
+    """A value near a threshold and what changes on the other side (engine.evaluate.borderline_probes)."""
+
+    name: str
+    value: float
+    threshold: float
+    tolerance: float
+    other: float  # the value tried on the other side
+    changes: tuple[tuple[str, str, Any, Any], ...]  # (table | output | rule, id, here, there)
+
+
+@dataclass(frozen=True)
+class Borderline:
+    """A value within its declared tolerance of a threshold, and what would change across it."""
+
+    name: str
+    label: str
+    value: float
+    unit: str | None
+    threshold: float
+    tolerance: float
+    changes: tuple[Mapping[str, Any], ...]  # {"kind": table | output | rule, "id", "here", "there"}
+    text: str  # the caution in the result's language
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"name": self.name, "label": self.label, "value": self.value, "unit": self.unit,
+                "threshold": self.threshold, "tolerance": self.tolerance,
+                "changes": [dict(c) for c in self.changes], "text": self.text}
+
+
 @dataclass(frozen=True)
 class Undetermined:
     """A rule that could not be decided, and the facts that would decide it."""
@@ -112,6 +143,7 @@ class Result:
     lang: str
     recommendations: tuple[Recommendation, ...]
     tables: Mapping[str, str | None]  # table -> row id, "otherwise", or None (unknown input)
+    borderline: tuple[Borderline, ...] = ()  # values near a threshold, within their declared tolerance
     result_version: str = RESULT_VERSION
     _guideline: CompiledGuideline | None = field(default=None, repr=False, compare=False)
     _explainer: Explainer | None = field(default=None, repr=False, compare=False)
@@ -182,6 +214,7 @@ class Result:
             "values": {name: v.to_dict() for name, v in self.values.items()},
             "rules": dict(self.rules),
             "tables": dict(self.tables),
+            "borderline": [b.to_dict() for b in self.borderline],
         }
 
 
@@ -194,6 +227,15 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def _digits_apart(value: float, threshold: float) -> int:
+    """Decimals enough to show on which side of ``threshold`` ``value`` lies (29.96 is not shown as 30.0)."""
+    for digits in range(1, 7):
+        shown = round(value, digits)
+        if value == threshold or (shown != threshold and (shown < threshold) == (value < threshold)):
+            return digits
+    return 6
 
 
 def make_recommendation(fields: Mapping[str, Any], text: str, dose: Mapping[str, Any] | None,
@@ -214,13 +256,14 @@ def make_recommendation(fields: Mapping[str, Any], text: str, dose: Mapping[str,
 
 
 def make_result(guideline: CompiledGuideline, on: dt.date, lang: str, recommendations: tuple[Recommendation, ...],
-                rows: Mapping[str, str | None], explainer: Explainer, outcomes: tuple[Any, ...]) -> Result:
+                rows: Mapping[str, str | None], explainer: Explainer, outcomes: tuple[Any, ...],
+                borderline: tuple[Borderline, ...] = ()) -> Result:
     """A :class:`Result` filled directly, for the same reason as :func:`make_recommendation`."""
     result = object.__new__(Result)
     result.__dict__.update(
         guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
-        recommendations=recommendations, tables=rows, result_version=RESULT_VERSION, _guideline=guideline,
-        _explainer=explainer, _outcomes=outcomes)
+        recommendations=recommendations, tables=rows, borderline=borderline, result_version=RESULT_VERSION,
+        _guideline=guideline, _explainer=explainer, _outcomes=outcomes)
     return result
 
 
@@ -310,6 +353,43 @@ class Explainer:
             result = Value(name, "builtin", raw, None, self.display(raw, None), name)
         self.cache[name] = result
         return result
+
+    def borderline(self, probe: Probe) -> Borderline:
+        """The caution for a value near a threshold, in words."""
+        w = words(EXPLAIN, self.lang)
+        spec = self.g.facts.get(probe.name) or self.g.derived.get(probe.name)
+        unit = (spec.units.canonical if spec.units else None) if isinstance(spec, FactSpec) else \
+            (spec.unit if spec is not None else None)
+        label = self.text(self._label(probe.name))
+        changes: list[Mapping[str, Any]] = []
+        said: list[str] = []
+        rules = {r.id: r for r in self.g.rules}
+        for kind, key, here, there in probe.changes:
+            changes.append(FrozenDict(kind=kind, id=key, here=here, there=there))
+            if kind == "table":
+                table = self.g.tables[key]
+                said.append(w["table_instead"].format(table=self.text(table.title) or key,
+                                                      there=self._row_words(table, there),
+                                                      here=self._row_words(table, here)))
+            elif kind == "rule":
+                title = self.text(rules[key].title) or key
+                said.append(w[{True: "rule_fires", False: "rule_not", None: "rule_unknown"}[there]].format(rule=title))
+        digits = _digits_apart(probe.value, probe.threshold)
+        suffix = f" {unit}" if unit else ""
+        text = w["borderline"].format(
+            label=label, value=format_number(probe.value, self.lang, digits) + suffix,
+            tolerance=format_number(probe.tolerance, self.lang) + suffix,
+            threshold=format_number(probe.threshold, self.lang) + suffix, changes="; ".join(said))
+        return Borderline(probe.name, label, probe.value, unit, probe.threshold, probe.tolerance, tuple(changes), text)
+
+    def _row_words(self, table: TableSpec, row_id: str | None) -> str:
+        w = words(EXPLAIN, self.lang)
+        if row_id is None:
+            return w["input_unknown"]
+        if row_id == "otherwise":
+            return w["no_row"]
+        rows = [r for r in table.rows if r.id in row_id.split(",")]
+        return " / ".join(self.text(r.label) or r.id for r in rows)
 
     def _label(self, name: str) -> Mapping[str, str] | str:
         if name in self.g.facts:

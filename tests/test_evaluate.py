@@ -46,9 +46,9 @@ def test_clearance_float_noise_falls_in_the_50_60_row(shipped) -> None:
 
 def test_result_json_shape_is_stable(shipped) -> None:
     data = shipped.evaluate(baseline_facts(), on=DAY).to_dict()
-    assert data["result_version"] == engine.RESULT_VERSION == "1.0"
+    assert data["result_version"] == engine.RESULT_VERSION == "1.1"
     assert list(data) == ["result_version", "guideline", "evaluated_on", "lang", "recommendations",
-                          "undetermined", "missing_facts", "values", "rules", "tables"]
+                          "undetermined", "missing_facts", "values", "rules", "tables", "borderline"]
     rec = data["recommendations"][0]
     assert list(rec) == ["id", "rule", "kind", "text", "strength", "dose", "schedule", "source",
                          "evidence", "notes", "why"]

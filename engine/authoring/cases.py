@@ -163,8 +163,12 @@ def run_case(case: Case, guideline: Guideline) -> CaseOutcome:
         got = result.values[name].value
         if not _same(wanted, got):
             fails.append(f"{case.where('expect', 'values', name)}: {name}: expected {wanted!r}, got {got!r}")
+    # A case that states exactly its recommendations states exactly its
+    # undetermined rules, what each needs, and its borderline values too.
+    complete = "exactly" in expect
     undetermined = {u.rule: u.needs for u in result.undetermined}
-    for rule, needs in (expect.get("undetermined") or {}).items():
+    expected_undetermined = expect.get("undetermined") or {}
+    for rule, needs in expected_undetermined.items():
         if rule not in undetermined:
             fails.append(f"{case.where('expect', 'undetermined', rule)}: expected rule '{rule}' undetermined, "
                          f"it was {result.rules.get(rule, 'not found')}")
@@ -173,6 +177,19 @@ def run_case(case: Case, guideline: Guideline) -> CaseOutcome:
             if fact not in undetermined[rule]:
                 fails.append(f"{case.where('expect', 'undetermined', rule)}: expected '{rule}' to need '{fact}', "
                              f"it needs {list(undetermined[rule])}")
+        extra_needs = sorted(set(undetermined[rule]) - set(needs or []))
+        if complete and extra_needs:
+            fails.append(f"{case.where('expect', 'undetermined', rule)}: '{rule}' also needs {extra_needs}")
+    if complete:
+        for rule in sorted(set(undetermined) - set(expected_undetermined)):
+            fails.append(f"{case.where('expect')}: rule '{rule}' is undetermined (needs {list(undetermined[rule])}), "
+                         "not expected")
+    near = [b.name for b in result.borderline]
+    if "borderline" in expect or complete:
+        wanted_near = expect.get("borderline") or []
+        if sorted(set(near)) != sorted(set(wanted_near)):
+            fails.append(f"{case.where('expect', 'borderline') if 'borderline' in expect else case.where('expect')}: "
+                         f"borderline values: expected {sorted(set(wanted_near))}, got {sorted(set(near))}")
     for rule, state in (expect.get("rules") or {}).items():
         if result.rules.get(rule) != state:
             fails.append(f"{case.where('expect', 'rules', rule)}: rule '{rule}': expected {state}, "

@@ -16,14 +16,23 @@ UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
 
 EXPLAIN: dict[str, dict[str, str]] = {
     "fr": {"yes": "oui", "no": "non", "input_unknown": "entrée inconnue", "no_row": "aucune ligne",
-           "quoted": "« {} »"},
-    "en": {"yes": "yes", "no": "no", "input_unknown": "input unknown", "no_row": "no row", "quoted": "“{}”"},
+           "quoted": "« {} »",
+           "borderline": "{label} à {value}, à moins de {tolerance} du seuil de {threshold} : de l'autre côté, {changes}.",
+           "table_instead": "{table} donnerait « {there} » au lieu de « {here} »",
+           "rule_fires": "« {rule} » s'appliquerait", "rule_not": "« {rule} » ne s'appliquerait plus",
+           "rule_unknown": "« {rule} » serait indéterminé"},
+    "en": {"yes": "yes", "no": "no", "input_unknown": "input unknown", "no_row": "no row", "quoted": "“{}”",
+           "borderline": "{label} at {value}, within {tolerance} of the {threshold} threshold: on the other side, {changes}.",
+           "table_instead": "{table} would give “{there}” instead of “{here}”",
+           "rule_fires": "“{rule}” would apply", "rule_not": "“{rule}” would no longer apply",
+           "rule_unknown": "“{rule}” would be undetermined"},
 }
 
 RESULT: dict[str, dict[str, str]] = {
     "fr": {
         "evaluated": "évalué le", "recommendations": "Recommandations", "none": "Aucune recommandation.",
-        "undetermined": "Décisions non déterminées", "needs": "il manque", "dose": "Dose",
+        "undetermined": "Décisions non déterminées", "borderline": "Valeurs proches d'un seuil",
+        "needs": "il manque", "dose": "Dose",
         "schedule": "Schéma", "source": "Source", "why": "Pourquoi", "evidence": "Preuves",
         "values": "Valeurs", "not_fired": "Règles non déclenchées", "notes": "Notes sur la source",
         "missing": "Faits non renseignés", "strength": "Force", "decision": "décision",
@@ -38,7 +47,8 @@ RESULT: dict[str, dict[str, str]] = {
     },
     "en": {
         "evaluated": "evaluated on", "recommendations": "Recommendations", "none": "No recommendation.",
-        "undetermined": "Undetermined decisions", "needs": "needs", "dose": "Dose",
+        "undetermined": "Undetermined decisions", "borderline": "Values close to a threshold",
+        "needs": "needs", "dose": "Dose",
         "schedule": "Schedule", "source": "Source", "why": "Why", "evidence": "Evidence",
         "values": "Values", "not_fired": "Rules not fired", "notes": "Notes on the source",
         "missing": "Facts not given", "strength": "Strength", "decision": "decision",

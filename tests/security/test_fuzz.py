@@ -49,7 +49,7 @@ def test_random_facts_give_a_result_or_a_facts_error(facts, lang) -> None:
     except engine.FactsError as exc:
         assert exc.diagnostics and all(d.path for d in exc.diagnostics)
         return
-    assert result.result_version == "1.0"
+    assert result.result_version == "1.1"
     engine.render(result, "json", explain=True)
     engine.render(result, "text", explain=True)
 
