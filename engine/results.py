@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from engine.facts import Given, validate_facts
 from engine.model import CompiledGuideline, DerivedSpec, FactSpec, FrozenDict, TableSpec
+from engine.needs import missing_facts_of
 from engine.texts.formatting import format_date, format_number, localized
 from engine.texts.words import EXPLAIN, words
 
@@ -174,7 +175,10 @@ class Result:
         env, out = self._explainer.env, []
         for rule, outcome in zip(self._guideline.rules, self._outcomes, strict=True):
             if outcome is None:
-                needs = tuple(sorted(f for f in rule.facts if env.get(f) is None))
+                # Only the missing facts that could still decide the condition (engine.needs);
+                # every missing fact it depends on if that analysis finds none.
+                needs = tuple(sorted(missing_facts_of(rule.when.tree, self._guideline, env)
+                                     or (f for f in rule.facts if env.get(f) is None)))
                 out.append(Undetermined(rule.id, self._explainer.text(rule.title) or rule.id,
                                         rule.when.text.strip(), needs, tuple(r.id for r in rule.then)))
         return tuple(out)
