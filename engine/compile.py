@@ -173,6 +173,7 @@ class _Compiler(TableCompiler):
             label=self.text(path + ("label",), spec.get("label")),
             formula=self.text(path + ("formula",), spec.get("formula")), where=self.where(path + ("expr",)),
             tolerance=self.tolerance(path, spec, kind in ("number", "quantity")),
+            display_decimals=spec.get("display_decimals", spec.get("decimals")),
         )
 
     def rules(self, raw: list[tuple[int, Mapping[str, Any]]], evidence: Mapping[str, Any],

@@ -66,6 +66,7 @@ class DerivedSpec:
     where: Where
     facts: frozenset[str] = frozenset()
     tolerance: float | None = None  # how far the value may be from the truth (borderline cautions)
+    display_decimals: int | None = None  # decimals shown in explanations (decisions read the full value)
 
     @property
     def numeric(self) -> bool:

@@ -345,7 +345,7 @@ class Explainer:
                                for n in derived.expr.ordered)
             formula = self.text(derived.formula)
             how = f"{formula} ({inputs})" if formula else inputs
-            result = Value(name, "derived", raw, derived.unit, self.display(raw, derived.unit, derived.decimals),
+            result = Value(name, "derived", raw, derived.unit, self.display(raw, derived.unit, derived.display_decimals),
                            self.text(derived.label), how)
         elif name in self.producer:
             table = self.producer[name]

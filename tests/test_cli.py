@@ -14,8 +14,8 @@ DEMO = ROOT / "guidelines" / "bone-metastases" / "examples" / "demo-patient.yaml
 def test_evaluate_text_in_french(cli) -> None:
     code, out, err = cli("evaluate", str(SHIPPED), "--facts", str(DEMO), "--date", "2026-11-27")
     assert (code, err) == (0, "")
-    assert "Recommandations (16)" in out
-    assert "Acide zolédronique 3,3 mg pour une clairance de 42,3 mL/min (Cockcroft-Gault, Tableau 2)" in out
+    assert "Recommandations (17)" in out
+    assert "Acide zolédronique 3,3 mg pour une clairance de 42,33 mL/min (Cockcroft-Gault, Tableau 2)" in out
     assert "Dose: cholécalciférol (vitamine D3) 50\u202f000 UI per os toutes les semaines × 8 [ATC A11CC05]" in out
 
 
@@ -35,7 +35,7 @@ def test_explain_shows_trace_evidence_and_notes(cli) -> None:
     code, out, _ = cli("evaluate", str(SHIPPED), "--facts", str(DEMO), "--date", "2026-11-27", "--explain",
                        "--lang", "en")
     assert code == 0
-    assert "creatinine_clearance = 42.3 mL/min — clearance as given, else Cockcroft-Gault" in out
+    assert "creatinine_clearance = 42.33 mL/min — clearance as given, else Cockcroft-Gault" in out
     assert "Evidence: Combined analysis of denosumab vs zoledronic acid phase III trials" in out
     assert "time_to_first_event_months 26.6 vs 19.4, hr 0.83 [0.76-0.90]" in out
     assert "[vitd-deficiency-threshold]" in out
@@ -91,8 +91,8 @@ def test_validate_exit_codes_and_json(cli, tmp_path) -> None:
     code, out, err = cli("validate", str(ROOT / "guidelines"))
     assert code == 0 and out.endswith("1 file(s) checked, 0 error(s)\n")
     broken = tmp_path / "guideline.yaml"
-    broken.write_text(SHIPPED.read_text().replace("when: antiresorptive_indicated and not_started\n",
-                                                  "when: antiresorptive_indicatd and not_started\n"))
+    broken.write_text(SHIPPED.read_text().replace("expr: antiresorptive_indicated and not_started\n",
+                                                  "expr: antiresorptive_indicatd and not_started\n"))
     code, out, _ = cli("validate", str(broken))
     assert code == 1 and "expr.unknown-name: unknown name 'antiresorptive_indicatd'" in out
     code, out, _ = cli("validate", "--format", "json", str(broken))

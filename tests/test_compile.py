@@ -220,5 +220,5 @@ def test_every_schema_property_has_a_description() -> None:
 
 def test_shipped_guideline_compiles_without_warnings(shipped) -> None:
     assert shipped.warnings == ()
-    assert shipped.version == "1.0.0"
+    assert shipped.version == "1.1.0"
     assert len(shipped.compiled.content_hash) == 64

@@ -140,7 +140,7 @@ def test_dose_change_in_the_shipped_table(cli, tmp_path) -> None:
     assert tables == [{"section": "tables", "id": "zoledronic_dose", "status": "changed",
                        "details": ["row zol-50-60 ([50, 60] mL/min): zoledronic_dose_mg 3.5 → 3.4"]}]
     assert data["bump_needed"] == "minor" and data["version_bumped"] is False
-    assert data["impact"]["bands"] == ["measured_clearance [50, 60]"]
+    assert "measured_clearance [50, 60]" in data["impact"]["bands"]
     changed = data["impact"]["patients"]
     assert any(p["patient"].startswith("case clearance-60") for p in changed)
     assert any(" with " in p["patient"] for p in changed)
@@ -152,11 +152,11 @@ def test_dose_change_in_the_shipped_table(cli, tmp_path) -> None:
 
 
 def test_markdown_and_gates(cli, tmp_path) -> None:
-    target = copy_with(tmp_path, "version: 1.0.0", "version: 1.0.1")
+    target = copy_with(tmp_path, "version: 1.1.0", "version: 1.1.1")
     code, out, _ = cli("diff", str(SHIPPED), str(target), "--format", "markdown", "--fail-on", "clinical")
     assert code == 0
     assert out.startswith("### Guideline diff:")
-    assert "**1 change(s) (1.0.0 → 1.0.1); 0 patient(s) get a different result" in out
+    assert "**1 change(s) (1.1.0 → 1.1.1); 0 patient(s) get a different result" in out
     target.write_text(SHIPPED_TEXT.replace('when: ["< 20"]', 'when: ["< 25"]').replace(
         'when: ["[20, 30)"]', 'when: ["[25, 30)"]'))
     code, out, _ = cli("diff", str(SHIPPED), str(target), "--format", "markdown", "--fail-on", "clinical")

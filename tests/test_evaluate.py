@@ -35,11 +35,11 @@ def test_clearance_float_noise_falls_in_the_50_60_row(shipped) -> None:
     result = shipped.evaluate(facts, on=DAY, lang="en")
     clearance = result.values["creatinine_clearance"]
     assert clearance.value == 50.0
-    assert clearance.display == "50.0 mL/min"
+    assert clearance.display == "50.00 mL/min"
     assert "Cockcroft-Gault" in clearance.how and "Age (years) 41" in clearance.how
     assert result.tables["zoledronic_dose"] == "zol-50-60"
     rec = next(r for r in result.recommendations if r.id == "zoledronic-administration")
-    assert rec.text.startswith("Zoledronic acid 3.5 mg for a clearance of 50.0 mL/min (Cockcroft-Gault")
+    assert rec.text.startswith("Zoledronic acid 3.5 mg for a clearance of 50.00 mL/min (Cockcroft-Gault")
     names = [v.name for v in rec.why.values]
     assert "zoledronic_candidate" in names
 

@@ -84,4 +84,5 @@ def test_text_quantities_and_unit_spellings(shipped) -> None:
     result = shipped.evaluate(facts, on=DAY)
     assert result.values["vitamin_d_25oh"].value == 17.0
     assert result.values["vitamin_d_25oh"].display == "42,5 nmol/L (= 17 ng/mL)"
-    assert result.values["creatinine_clearance"].value == 42.3
+    assert result.values["creatinine_clearance"].value == 42.3282828283  # read as computed (12 significant digits)
+    assert result.values["creatinine_clearance"].display == "42,33 mL/min"

@@ -34,7 +34,7 @@ def test_shipped_guideline_reports_only_its_source_notes() -> None:
     assert loaded
     assert {f.code for f in found} == {"source-note"}
     assert {f.severity for f in found} == {"info"}
-    assert len(found) == 14
+    assert len(found) == 19
 
 
 def test_deleting_a_table_row_is_a_gap_naming_the_interval() -> None:
@@ -62,7 +62,7 @@ def test_cli_lint_exit_codes(cli, tmp_path) -> None:
     assert code == 1
     assert "table-overlap: table 'zoledronic_dose': rows zol-50-60 and zol-40-49 both match [50, 50] mL/min" in out
     code, out, _ = cli("lint", str(SHIPPED))
-    assert code == 0 and out.rstrip().endswith("0 error(s), 0 warning(s), 14 info")
+    assert code == 0 and out.rstrip().endswith("0 error(s), 0 warning(s), 19 info")
     code, out, _ = cli("lint", "--list-checks")
     assert code == 0 and "table-gap (error)" in out
     code, _, _err = cli("lint")
@@ -70,8 +70,8 @@ def test_cli_lint_exit_codes(cli, tmp_path) -> None:
 
 
 def test_misspelt_fact_in_a_condition_is_one_finding() -> None:
-    text = shipped_with("when: antiresorptive_indicated and not_started\n",
-                        "when: antiresorptive_indicatd and not_started\n")
+    text = shipped_with("expr: antiresorptive_indicated and not_started\n",
+                        "expr: antiresorptive_indicatd and not_started\n")
     found, loaded = lint_text(text, "g.yaml")
     assert not loaded
     assert [(f.code, f.hint) for f in found] == [("expr.unknown-name", "did you mean 'antiresorptive_indicated'?")]
@@ -177,10 +177,10 @@ def test_version_must_be_bumped_against_base(cli, tmp_path) -> None:
     target.write_text(shipped_with("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,"))
     code, out, _ = cli("lint", str(target), "--base", "HEAD")
     assert code == 1
-    assert "version-not-bumped: content changed since HEAD but version is still 1.0.0" in out
-    assert "hint: a minor change: set version: 1.1.0" in out
+    assert "version-not-bumped: content changed since HEAD but version is still 1.1.0" in out
+    assert "hint: a minor change: set version: 1.2.0" in out
     # Only a text changed: a patch is enough.
-    target.write_text(shipped_with("version: 1.0.0", "version: 1.0.1").replace(
+    target.write_text(shipped_with("version: 1.1.0", "version: 1.1.1").replace(
         "Première perfusion - paracétamol", "Première perfusion - prendre du paracétamol"))
     code, out, _ = cli("lint", str(target), "--base", "HEAD")
     assert code == 0, out

@@ -10,7 +10,7 @@ def test_show_markdown_has_tables_rules_in_words_and_notes(cli) -> None:
     assert (code, err) == (0, "")
     assert "| `zol-40-49` | [40, 50) | 3.3 | false |" in out
     assert "| `vitd-unclassified` | (70, 150] | unclassified |" in out
-    assert "- **When**: Antiresorptive indicated and Antiresorptive not yet started and " \
+    assert "- **When**: Antiresorptive indicated and not yet started and " \
            "25-OH vitamin D < 20 and not (Emergency)" in out
     assert "Dose: zoledronic acid zoledronic_dose_mg mg IV every 3 months for 2 years" in out
     assert "| `vitd-deficiency-threshold` | Table 1 puts deficiency below 10 ng/mL" in out
