@@ -383,7 +383,7 @@ class Explainer:
         text = w["borderline"].format(
             label=label, value=format_number(probe.value, self.lang, digits) + suffix,
             tolerance=format_number(probe.tolerance, self.lang) + suffix,
-            threshold=format_number(probe.threshold, self.lang) + suffix, changes="; ".join(said))
+            threshold=format_number(probe.threshold, self.lang) + suffix, changes=w["sep"].join(said))
         return Borderline(probe.name, label, probe.value, unit, probe.threshold, probe.tolerance, tuple(changes), text)
 
     def _row_words(self, table: TableSpec, row_id: str | None) -> str:
