@@ -37,6 +37,14 @@ __all__ = ["compile_document", "iter_names"]
 
 _FACT_TYPES = {"boolean": "boolean", "number": "number", "integer": "number", "quantity": "number",
                "enum": "enum", "list": "list", "date": "date"}
+# What each FHIR binding element can give: element -> fact types it can fill.
+_FHIR_ELEMENTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Observation": {"value": ("quantity", "number", "integer", "boolean")},
+    "Patient": {"gender": ("enum",), "age": ("integer", "number")},
+    "Condition": {"present": ("boolean",), "onset": ("date",)},
+    "MedicationStatement": {"agent": ("enum",), "start": ("date",)},
+    "Procedure": {"present": ("boolean",), "date": ("date",)},
+}
 _DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
 
 
@@ -146,8 +154,42 @@ class _Compiler(TableCompiler):
                 allow_future=bool(spec.get("allow_future", False)),
                 codes=freeze(spec.get("codes") or []), where=self.where(path),
                 tolerance=self.tolerance(path, spec, kind in ("number", "integer", "quantity")),
+                fhir=self.fhir_binding(path, spec, kind, values, units),
             )
         return out
+
+    def fhir_binding(self, path: tuple[Any, ...], spec: Mapping[str, Any], kind: str, values: tuple[str, ...],
+                     units: UnitSystem | None) -> Mapping[str, Any] | None:
+        """The fact's FHIR binding, checked against the fact's type, values and units."""
+        binding = spec.get("fhir")
+        if binding is None:
+            return None
+        bpath = path + ("fhir",)
+        resource, element = binding["resource"], binding["element"]
+        kinds = _FHIR_ELEMENTS[resource].get(element)
+        if kinds is None:
+            self.error(bpath + ("element",), "fhir.binding", f"{resource} has no element '{element}' here",
+                       "elements: " + ", ".join(_FHIR_ELEMENTS[resource]))
+            return None
+        if kind not in kinds:
+            self.error(bpath + ("element",), "fhir.binding",
+                       f"{resource}.{element} gives a {'/'.join(kinds)}, not a {kind} fact")
+        if resource in ("Observation", "Condition", "Procedure") and not (binding.get("codes") or spec.get("codes")):
+            self.error(bpath, "fhir.binding", f"a {resource} binding needs codes", "add codes, or codes to the fact")
+        if resource == "MedicationStatement" and not binding.get("agents"):
+            self.error(bpath, "fhir.binding", "a MedicationStatement binding needs agents (value -> ATC codes)")
+        for value in binding.get("agents") or {}:
+            if element == "agent" and value not in values:
+                self.error(bpath + ("agents", value), "fhir.binding", f"'{value}' is not a value of this fact",
+                           did_you_mean(value, values, "values: " + ", ".join(values)), key=True)
+        absent = binding.get("when_absent")
+        if absent is not None and not ((kind == "boolean" and isinstance(absent, bool))
+                                       or (kind == "enum" and absent in values)):
+            self.error(bpath + ("when_absent",), "fhir.binding", f"{absent!r} is not a value of this {kind} fact")
+        for code, unit in (binding.get("ucum") or {}).items():
+            if units is None or units.find(unit) is None:
+                self.error(bpath + ("ucum", code), "fhir.binding", f"'{unit}' is not a declared unit of this fact")
+        return FrozenDict(freeze(dict(binding)))
 
     def tolerance(self, path: tuple[Any, ...], spec: Mapping[str, Any], numeric: bool) -> float | None:
         """The declared tolerance, refused on anything but a number."""

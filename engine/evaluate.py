@@ -152,6 +152,7 @@ def evaluate(
     max_output_chars: int = 100_000,
     plan: Any = None,
     checked_plan: Any = None,
+    sources: Mapping[str, str] | None = None,
 ) -> Result:
     """Evaluate ``facts`` on date ``on``; raise FactsError or EvaluationError on bad input.
 
@@ -160,7 +161,7 @@ def evaluate(
     """
     env, rows, outcomes, given = decide_facts(guideline, facts, on, plan, checked_plan, doc=doc)
     # On the fast path how each fact was given (its unit) is worked out only if an explanation needs it.
-    explainer = Explainer(guideline, env, given, rows, lang, facts=facts, on=on)
+    explainer = Explainer(guideline, env, given, rows, lang, facts=facts, on=on, sources=sources)
     recommendations: list[Recommendation] = []
     # The rules whose outcome *is* True (not merely truthy), picked in C: most rules do not fire.
     for condition, ordered, makers in compress(_makers(guideline, lang), map(is_, outcomes, _ALWAYS_TRUE)):

@@ -105,19 +105,22 @@ class Guideline:
         *,
         on: dt.date | None = None,
         lang: str | None = None,
+        sources: Mapping[str, str] | None = None,
         _doc: Document | None = None,
     ) -> Result:
         """Evaluate one patient's ``facts`` on date ``on`` (default: today).
 
-        Raises :class:`FactsError` listing every problem with the facts (nothing
-        is evaluated then), or :class:`EvaluationError`.
+        ``sources`` says where facts came from (for instance the FHIR resource,
+        see :mod:`engine.fhir`); explanations show it. Raises
+        :class:`FactsError` listing every problem with the facts (nothing is
+        evaluated then), or :class:`EvaluationError`.
         """
         language = lang or self._compiled.languages[0]
         if language not in self._compiled.languages:
             raise ValueError(f"language '{language}' is not one of {', '.join(self._compiled.languages)}")
         return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
                         max_output_chars=self._limits.max_output_chars, plan=self._plan,
-                        checked_plan=self._checked_plan)
+                        checked_plan=self._checked_plan, sources=sources)
 
     def decide(self, facts: Mapping[str, Any], *, on: dt.date | None = None) -> Decisions:
         """Decisions only, without texts or explanations: the fast path for audits and batches.

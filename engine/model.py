@@ -50,6 +50,7 @@ class FactSpec:
     codes: tuple[Mapping[str, str], ...]
     where: Where
     tolerance: float | None = None  # how far the value may be from the truth (borderline cautions)
+    fhir: Mapping[str, Any] | None = None  # where the fact is found in FHIR R4 data (engine.fhir)
 
 
 @dataclass(frozen=True)

@@ -284,7 +284,8 @@ class Explainer:
     """Turns values of the trace into displayable, explained values."""
 
     def __init__(self, guideline: CompiledGuideline, env: Mapping[str, Any], given: Mapping[str, Given] | None,
-                 rows: Mapping[str, str | None], lang: str, *, facts: Any = None, on: dt.date | None = None):
+                 rows: Mapping[str, str | None], lang: str, *, facts: Any = None, on: dt.date | None = None,
+                 sources: Mapping[str, str] | None = None):
         self.g = guideline
         self.env = env
         self._given = given
@@ -293,6 +294,7 @@ class Explainer:
         self.rows = rows
         self.lang = lang
         self.cache: dict[str, Value] = {}
+        self.sources = sources or {}
 
     @cached_property
     def producer(self) -> dict[str, TableSpec]:
@@ -338,7 +340,7 @@ class Explainer:
                 shown = f"{self.display(given.original, given.unit)} (= {shown})"
             if raw is not None and spec.value_labels.get(str(raw)):
                 shown = self.text(spec.value_labels[str(raw)])
-            result = Value(name, "fact", raw, unit, shown, self.text(spec.label))
+            result = Value(name, "fact", raw, unit, shown, self.text(spec.label), self.sources.get(name, ""))
         elif name in self.g.derived:
             derived = self.g.derived[name]
             inputs = ", ".join(f"{self.text(self._label(n))} {self.value(n).display}"

@@ -34,7 +34,7 @@ def test_shipped_guideline_reports_only_its_source_notes() -> None:
     assert loaded
     assert {f.code for f in found} == {"source-note"}
     assert {f.severity for f in found} == {"info"}
-    assert len(found) == 19
+    assert len(found) == 20
 
 
 def test_deleting_a_table_row_is_a_gap_naming_the_interval() -> None:
@@ -62,7 +62,7 @@ def test_cli_lint_exit_codes(cli, tmp_path) -> None:
     assert code == 1
     assert "table-overlap: table 'zoledronic_dose': rows zol-50-60 and zol-40-49 both match [50, 50] mL/min" in out
     code, out, _ = cli("lint", str(SHIPPED))
-    assert code == 0 and out.rstrip().endswith("0 error(s), 0 warning(s), 19 info")
+    assert code == 0 and out.rstrip().endswith("0 error(s), 0 warning(s), 20 info")
     code, out, _ = cli("lint", "--list-checks")
     assert code == 0 and "table-gap (error)" in out
     code, _, _err = cli("lint")

@@ -75,7 +75,10 @@ def _parser(stdout: IO[str]) -> _Parser:
     evaluate = sub.add_parser("evaluate", out=stdout, help="evaluate one patient's facts",
                               description="Evaluate a guideline for one patient and print the recommendations.")
     evaluate.add_argument("guideline", metavar="GUIDELINE", help="the guideline YAML file")
-    evaluate.add_argument("--facts", required=True, metavar="FILE",
+    evaluate.add_argument("--fhir", metavar="BUNDLE",
+                          help="a FHIR R4 Bundle (JSON) or a list of resources: facts with a fhir binding are read "
+                               "from it; --facts then gives the others")
+    evaluate.add_argument("--facts", metavar="FILE",
                           help="the patient's facts as YAML or JSON; - reads standard input")
     evaluate.add_argument("--date", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
     evaluate.add_argument("--lang", help="language of the texts (default: the guideline's primary language)")
@@ -201,11 +204,39 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
         raise _UsageError(f"guideline evaluate: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
     # One byte more than the limit is enough to tell that the input is too large.
     limit = DEFAULT_LIMITS.max_file_bytes + 1
-    stdin_bytes = stdin.read(limit) if (args.facts == "-" and stdin is not None) else None
-    doc = read_facts(args.facts, stdin_bytes=stdin_bytes)
-    result = guideline.evaluate(doc.data if doc.data is not None else {}, on=on, lang=args.lang, _doc=doc)
-    stdout.write(render(result, args.format, explain=args.explain))
+    if args.facts is None and args.fhir is None:
+        raise _UsageError("guideline evaluate: give --facts FILE, --fhir BUNDLE, or both")
+    stdin_bytes = stdin.read(limit) if ("-" in (args.facts, args.fhir) and stdin is not None) else None
+    doc = read_facts(args.facts, stdin_bytes=stdin_bytes) if args.facts is not None else None
+    facts = doc.data if doc is not None and doc.data is not None else {}
+    if args.fhir is None:
+        result = guideline.evaluate(facts, on=on, lang=args.lang, _doc=doc)
+        stdout.write(render(result, args.format, explain=args.explain))
+        return EXIT_OK
+    from engine.fhir import facts_from_fhir, merge_facts, read_resources
+
+    bundle = read_facts(args.fhir, stdin_bytes=stdin_bytes)
+    found = facts_from_fhir(guideline.compiled, read_resources(bundle.data, args.fhir), on)
+    merged = merge_facts(found, facts if isinstance(facts, dict) else {}, args.facts or "<facts>")
+    result = guideline.evaluate(merged, on=on, lang=args.lang, sources={k: f"FHIR {v}" for k, v in found.sources.items()})
+    if args.format == "json":
+        data = result.to_dict()
+        data["fhir"] = found.to_dict()
+        stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    else:
+        stdout.write(render(result, args.format, explain=args.explain) + _fhir_summary(found, result.lang))
     return EXIT_OK
+
+
+def _fhir_summary(found: Any, lang: str) -> str:
+    """What was read from FHIR and what could not be, for people."""
+    fr = lang == "fr"
+    lines = ["", ("Données FHIR" if fr else "FHIR data") + f" ({len(found.sources)})"]
+    lines += [f"  {name}: {source}" for name, source in found.sources.items()]
+    if found.unknown:
+        lines += ["", ("Non lus depuis FHIR" if fr else "Not read from FHIR") + f" ({len(found.unknown)})"]
+        lines += [f"  {name}: {why}" for name, why in found.unknown.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
