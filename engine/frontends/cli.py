@@ -109,6 +109,16 @@ def _parser(stdout: IO[str]) -> _Parser:
     batch.add_argument("--full", action="store_true", help="write the full result with texts, not decisions only")
     batch.add_argument("--summary-format", choices=("text", "json"), default="text", help="summary format")
 
+    serve = sub.add_parser("serve", out=stdout, help="a CDS Hooks 2.0 service for one or more guidelines",
+                           description="Serve the guidelines as CDS Hooks services (patient-view, order-select, "
+                                       "order-sign) until interrupted. Binds 127.0.0.1 unless --host says otherwise.")
+    serve.add_argument("guidelines", nargs="+", metavar="GUIDELINE", help="guideline YAML files")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    serve.add_argument("--decision-log", metavar="FILE", help="append one JSON line per decision and feedback")
+    serve.add_argument("--log-inputs", action="store_true", help="also log the inputs themselves (not only a digest)")
+
     diff = sub.add_parser("diff", out=stdout, help="semantic diff of two guideline versions, with clinical impact",
                           description="Compare two versions of a guideline: what changed (by id, not by text "
                                       "position) and which patients (cases and a generated boundary cohort) get a "
@@ -305,6 +315,21 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
     report = summary.text() if args.summary_format == "text" else json.dumps(summary.to_dict(), indent=2) + "\n"
     (stderr if args.out == "-" else stdout).write(report)
     return EXIT_PROBLEMS if summary.errors else EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace, stderr: IO[str]) -> int:
+    import os
+
+    import uvicorn
+
+    for path in args.guidelines:
+        load(path, cache_dir=default_cache_dir())  # every guideline loads before the server starts: errors here
+    os.environ["GUIDELINE_SERVE"] = json.dumps({"guidelines": args.guidelines, "decision_log": args.decision_log,
+                                                "log_inputs": args.log_inputs})
+    stderr.write(f"guideline serve: CDS Hooks discovery at http://{args.host}:{args.port}/cds-services\n")
+    uvicorn.run("engine.frontends.service:app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning")
+    return EXIT_OK
 
 
 def _date_arg(text: str | None, command: str) -> dt.date:
@@ -532,6 +557,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_show(args, stdout)
         if args.command == "new":
             return _cmd_new(args, stdout)
+        if args.command == "serve":
+            return _cmd_serve(args, stderr)
         return _cmd_evaluate(args, stdout, stderr, stdin)
     except _Exit as done:
         if done.status == 0:
