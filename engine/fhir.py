@@ -27,7 +27,7 @@ from typing import Any
 from engine.errors import Diagnostic, FactsError
 from engine.model import CompiledGuideline, FactSpec
 
-__all__ = ["SYSTEMS", "FhirError", "FhirFacts", "facts_from_fhir", "merge_facts", "read_resources"]
+__all__ = ["SYSTEMS", "FhirError", "FhirFacts", "facts_from_fhir", "merge_facts", "read_resources", "request_group"]
 
 # Terminology names used in guidelines, and the FHIR system URIs they stand for.
 SYSTEMS = {
@@ -341,3 +341,84 @@ def _date(text: Any) -> dt.date | None:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+# --- results out: a RequestGroup ---------------------------------------------------------------
+
+_UCUM = {"UI": "[iU]", "IU": "[iU]", "mg": "mg", "g": "g", "mg/j": "mg/d", "mg/day": "mg/d", "µg": "ug"}
+_PERIOD = {"hour": "h", "hours": "h", "day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo",
+           "months": "mo", "year": "a", "years": "a"}
+_ROUTES = {"oral": ("26643006", "Oral route"), "intravenous": ("47625008", "Intravenous route"),
+           "subcutaneous": ("34206005", "Subcutaneous route"), "intramuscular": ("78421000", "Intramuscular route")}
+_PRIORITY = {"contraindication": "urgent", "warning": "urgent"}
+
+
+def request_group(result: Any, patient: str | None = None) -> dict[str, Any]:
+    """A FHIR R4 RequestGroup of ``result``: one action per recommendation, dosed ones proposing a MedicationRequest.
+
+    Each action carries the recommendation's text (its rationale) and its
+    source; warnings and contraindications are urgent actions without a
+    resource. The JSON validates against the FHIR models (tests check it).
+    """
+    subject = {"reference": f"Patient/{patient}"} if patient else None
+    contained: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    for rec in result.recommendations:
+        action: dict[str, Any] = {"id": rec.id, "title": rec.id, "description": rec.text,
+                                  "priority": _PRIORITY.get(rec.kind, "routine"),
+                                  "code": [{"text": rec.kind}]}
+        section = rec.source.get("section") if rec.source else None
+        if section:
+            action["documentation"] = [{"type": "citation", "display": f"§{section}"}]
+        if rec.dose and isinstance(rec.dose.get("amount"), (int, float)):
+            request = _medication_request(f"med-{len(contained) + 1}", rec, subject)
+            contained.append(request)
+            action["resource"] = {"reference": f"#{request['id']}"}
+        actions.append(action)
+    group: dict[str, Any] = {
+        "resourceType": "RequestGroup", "status": "draft", "intent": "proposal",
+        "authoredOn": f"{result.evaluated_on.isoformat()}T00:00:00Z",
+        "note": [{"text": f"{result.guideline} v{result.version}, evaluated on {result.evaluated_on.isoformat()}"}],
+        "action": actions,
+    }
+    if contained:
+        group["contained"] = contained
+    if subject:
+        group["subject"] = subject
+    return group
+
+
+def _medication_request(ident: str, rec: Any, subject: Mapping[str, Any] | None) -> dict[str, Any]:
+    dose = rec.dose
+    drug = dose.get("drug") or {}
+    concept: dict[str, Any] = {"text": drug.get("name")}
+    if drug.get("atc"):
+        concept["coding"] = [{"system": SYSTEMS["ATC"], "code": drug["atc"], "display": drug.get("name")}]
+    unit = dose.get("unit", "")
+    quantity = {"value": dose["amount"], "unit": unit, "system": SYSTEMS["UCUM"], "code": _UCUM.get(unit, unit)}
+    repeat: dict[str, Any] = {}
+    if dose.get("interval"):
+        count, _, period = str(dose["interval"]).partition(" ")
+        repeat.update(frequency=1, period=float(count), periodUnit=_PERIOD.get(period, "d"))
+    if dose.get("times_per_day"):
+        repeat.update(frequency=int(dose["times_per_day"]), period=1, periodUnit="d")
+    if dose.get("doses"):
+        repeat["count"] = int(dose["doses"])
+    if dose.get("duration"):
+        value, _, period = str(dose["duration"]).partition(" ")
+        repeat["boundsDuration"] = {"value": float(value), "unit": period, "system": SYSTEMS["UCUM"],
+                                    "code": _PERIOD.get(period, "d")}
+    rate: dict[str, Any] = {"doseQuantity": quantity}
+    if isinstance(dose.get("amount_max"), (int, float)):
+        rate = {"doseRange": {"low": quantity, "high": {**quantity, "value": dose["amount_max"]}}}
+    instruction: dict[str, Any] = {"text": rec.text, "doseAndRate": [rate]}
+    if repeat:
+        instruction["timing"] = {"repeat": repeat}
+    if dose.get("route") in _ROUTES:
+        code, display = _ROUTES[dose["route"]]
+        instruction["route"] = {"coding": [{"system": SYSTEMS["SNOMED-CT"], "code": code, "display": display}]}
+    request: dict[str, Any] = {"resourceType": "MedicationRequest", "id": ident, "status": "draft",
+                               "intent": "proposal", "medicationCodeableConcept": concept,
+                               "dosageInstruction": [instruction]}
+    request["subject"] = dict(subject) if subject else {"display": "the patient evaluated"}
+    return request

@@ -157,3 +157,31 @@ def test_bindings_are_checked_against_the_fact(binding: str, message: str) -> No
     with pytest.raises(engine.GuidelineError) as caught:
         engine.load_text(text, "g.yaml")
     assert [(d.code, d.message, d.line) for d in caught.value.diagnostics] == [("fhir.binding", message, 8)]
+
+
+def test_result_as_a_request_group_validates_as_fhir(cli, tmp_path) -> None:
+    from fhir.resources.R4B.requestgroup import RequestGroup
+
+    log = tmp_path / "decisions.jsonl"
+    code, out, err = cli("evaluate", str(SHIPPED), "--facts", str(DEMO), "--date", "2026-11-27", "--format", "fhir",
+                         "--patient-id", "demo", "--decision-log", str(log))
+    assert (code, err) == (0, "")
+    group = json.loads(out)
+    RequestGroup.model_validate(group)
+    for request in group["contained"]:
+        engine.fhir.read_resources([request])  # each proposal is a valid MedicationRequest too
+    zoledronic = next(r for r in group["contained"]
+                      if r["medicationCodeableConcept"].get("coding", [{}])[0].get("code") == "M05BA08")
+    instruction = zoledronic["dosageInstruction"][0]
+    assert instruction["doseAndRate"][0]["doseQuantity"] == {"value": 3.3, "unit": "mg",
+                                                               "system": "http://unitsofmeasure.org", "code": "mg"}
+    assert instruction["timing"]["repeat"] == {"frequency": 1, "period": 1.0, "periodUnit": "mo"}
+    loading = next(r for r in group["contained"] if r["dosageInstruction"][0].get("timing", {}).get("repeat", {})
+                   .get("count") == 8)
+    assert loading["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["code"] == "[iU]"
+    calcium = next(r for r in group["contained"] if "doseRange" in r["dosageInstruction"][0]["doseAndRate"][0])
+    assert calcium["dosageInstruction"][0]["doseAndRate"][0]["doseRange"]["high"]["value"] == 900
+    urgent = [a["id"] for a in group["action"] if a["priority"] == "urgent"]
+    assert "start-deferred" in urgent
+    record = json.loads(log.read_text(encoding="utf-8"))
+    assert record["origin"] == "cli" and record["recommendations"] == [a["id"] for a in group["action"]]

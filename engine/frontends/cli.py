@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -82,7 +83,10 @@ def _parser(stdout: IO[str]) -> _Parser:
                           help="the patient's facts as YAML or JSON; - reads standard input")
     evaluate.add_argument("--date", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
     evaluate.add_argument("--lang", help="language of the texts (default: the guideline's primary language)")
-    evaluate.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    evaluate.add_argument("--format", choices=(*FORMATS, "fhir"), default="text",
+                          help="output format (fhir: a FHIR R4 RequestGroup proposing the dosed recommendations)")
+    evaluate.add_argument("--patient-id", metavar="ID", help="with --format fhir: the Patient the RequestGroup is for")
+    evaluate.add_argument("--decision-log", metavar="FILE", help="append a JSON line recording this decision")
     evaluate.add_argument("--explain", action="store_true",
                           help="add the full trace: values and how they were obtained, evidence, source notes")
     lint = sub.add_parser("lint", out=stdout, help="static checks: table gaps and overlaps, dead rules, unused names",
@@ -219,16 +223,31 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
     stdin_bytes = stdin.read(limit) if ("-" in (args.facts, args.fhir) and stdin is not None) else None
     doc = read_facts(args.facts, stdin_bytes=stdin_bytes) if args.facts is not None else None
     facts = doc.data if doc is not None and doc.data is not None else {}
+    started = time.perf_counter()
+    found = None
     if args.fhir is None:
         result = guideline.evaluate(facts, on=on, lang=args.lang, _doc=doc)
+    else:
+        from engine.fhir import facts_from_fhir, merge_facts, read_resources
+
+        bundle = read_facts(args.fhir, stdin_bytes=stdin_bytes)
+        found = facts_from_fhir(guideline.compiled, read_resources(bundle.data, args.fhir), on)
+        facts = merge_facts(found, facts if isinstance(facts, dict) else {}, args.facts or "<facts>")
+        result = guideline.evaluate(facts, on=on, lang=args.lang,
+                                    sources={k: f"FHIR {v}" for k, v in found.sources.items()})
+    if args.decision_log:
+        from engine.frontends.decisionlog import DecisionLog
+
+        DecisionLog(args.decision_log).decision(guideline=guideline, result=result, inputs=facts,
+                                                duration_ms=(time.perf_counter() - started) * 1000, origin="cli")
+    if args.format == "fhir":
+        from engine.fhir import request_group
+
+        stdout.write(json.dumps(request_group(result, args.patient_id), ensure_ascii=False, indent=2) + "\n")
+        return EXIT_OK
+    if found is None:
         stdout.write(render(result, args.format, explain=args.explain))
         return EXIT_OK
-    from engine.fhir import facts_from_fhir, merge_facts, read_resources
-
-    bundle = read_facts(args.fhir, stdin_bytes=stdin_bytes)
-    found = facts_from_fhir(guideline.compiled, read_resources(bundle.data, args.fhir), on)
-    merged = merge_facts(found, facts if isinstance(facts, dict) else {}, args.facts or "<facts>")
-    result = guideline.evaluate(merged, on=on, lang=args.lang, sources={k: f"FHIR {v}" for k, v in found.sources.items()})
     if args.format == "json":
         data = result.to_dict()
         data["fhir"] = found.to_dict()
