@@ -23,7 +23,7 @@ from engine.loading import Document, decode_source, parse_yaml, read_source
 from engine.model import CompiledGuideline, FactSpec
 from engine.texts.formatting import format_number
 
-__all__ = ["Given", "read_facts", "validate_facts"]
+__all__ = ["Given", "given_as", "read_facts", "validate_facts"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,12 @@ def _range_problem(spec: FactSpec, canonical: float, shown: str) -> str | None:
         hi = "+inf" if high is None else format_number(high, "en")
         return f"{shown} is outside the plausible range {lo} to {hi}{unit}"
     return None
+
+
+def given_as(spec: FactSpec, raw: Any, on: dt.date) -> Given | None:
+    """How one valid fact was given (its value and unit as written), or None if it is not valid."""
+    checked = _check(spec, raw, on, "en")
+    return None if isinstance(checked, str) else checked
 
 
 def _check(spec: FactSpec, raw: Any, on: dt.date, lang: str) -> Given | str:

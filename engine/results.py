@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from engine.facts import Given, validate_facts
+from engine.facts import Given, given_as
+from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline, DerivedSpec, FactSpec, FrozenDict, TableSpec
 from engine.needs import missing_facts_of
 from engine.texts.formatting import format_date, format_number, localized
@@ -23,7 +24,8 @@ from engine.texts.words import EXPLAIN, words
 __all__ = ["RESULT_VERSION", "Borderline", "Explainer", "Probe", "Recommendation", "Result", "Undetermined", "Value", "Why",
            "make_recommendation", "make_result", "to_json_value"]
 
-RESULT_VERSION = "1.1"  # 1.1: "borderline" added
+RESULT_VERSION = "1.1"
+_LABELS = IdentityCache()  # 1.1: "borderline" added
 
 
 @dataclass(frozen=True)
@@ -222,8 +224,13 @@ class Result:
         }
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+
+
 def to_json_value(value: Any) -> Any:
     """Mappings, sequences and dates as plain JSON values."""
+    if type(value) in _PLAIN:  # most values: no abstract-class check needed
+        return value
     if isinstance(value, Mapping):
         return {k: to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -301,16 +308,29 @@ class Explainer:
         """Which table gives each table output."""
         return {out: t for t in self.g.tables.values() for out in t.outputs}
 
-    @property
-    def given(self) -> Mapping[str, Given]:
-        """How each fact was given (value and unit as written)."""
-        if self._given is None:
-            self._given = validate_facts(self.g, self._facts, self._on)[1] if self._facts is not None else {}  # type: ignore[arg-type]
-        return self._given
+    def given_unit(self, name: str) -> Given | None:
+        """How a quantity fact was given (value and unit as written), when the full validation did not say."""
+        if self._given is not None:
+            return self._given.get(name)
+        raw = self._facts.get(name) if isinstance(self._facts, Mapping) else None
+        if raw is None or self._on is None:
+            return None
+        return given_as(self.g.facts[name], raw, self._on)
 
     def text(self, texts: Mapping[str, str] | Any) -> str:
         """``texts`` in the result's language (the guideline's primary language when missing)."""
         return localized(texts, self.lang, self.g.languages[0])
+
+    @cached_property
+    def labels(self) -> Mapping[str, str]:
+        """Every fact's and derived value's label in the result's language (prepared once per guideline)."""
+        key = f"labels:{self.lang}"
+        cached = _LABELS.get(self.g, key)
+        if cached is None:
+            cached = {name: self.text(spec.label) for name, spec in self.g.facts.items()}
+            cached.update({name: self.text(spec.label) for name, spec in self.g.derived.items()})
+            _LABELS.put(self.g, cached, key)
+        return cached  # type: ignore[return-value]
 
     def display(self, value: Any, unit: str | None, decimals: int | None = None) -> str:
         """``value`` as a clinician reads it in the result's language, with its unit."""
@@ -335,20 +355,21 @@ class Explainer:
             spec = self.g.facts[name]
             unit = spec.units.canonical if spec.units else None
             shown = self.display(raw, unit)
-            given = self.given.get(name)
-            if given is not None and given.unit and given.unit != unit:
-                shown = f"{self.display(given.original, given.unit)} (= {shown})"
-            if raw is not None and spec.value_labels.get(str(raw)):
+            if unit is not None and raw is not None:
+                given = self.given_unit(name)
+                if given is not None and given.unit and given.unit != unit:
+                    shown = f"{self.display(given.original, given.unit)} (= {shown})"
+            if raw is not None and spec.value_labels and spec.value_labels.get(str(raw)):
                 shown = self.text(spec.value_labels[str(raw)])
-            result = Value(name, "fact", raw, unit, shown, self.text(spec.label), self.sources.get(name, ""))
+            result = Value(name, "fact", raw, unit, shown, self.labels[name], self.sources.get(name, ""))
         elif name in self.g.derived:
             derived = self.g.derived[name]
-            inputs = ", ".join(f"{self.text(self._label(n))} {self.value(n).display}"
-                               for n in derived.expr.ordered)
-            formula = self.text(derived.formula)
+            labels = self.labels
+            inputs = ", ".join(f"{labels.get(n, n)} {self.value(n).display}" for n in derived.expr.ordered)
+            formula = self.text(derived.formula) if derived.formula else ""
             how = f"{formula} ({inputs})" if formula else inputs
             result = Value(name, "derived", raw, derived.unit, self.display(raw, derived.unit, derived.display_decimals),
-                           self.text(derived.label), how)
+                           labels[name], how)
         elif name in self.producer:
             table = self.producer[name]
             unit = table.outputs[name]
