@@ -180,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         for facts in part:
             g.evaluate(facts, on=DAY, lang="fr")
 
-    (ref_best, ref_median), (dec_best, dec_median), (full_best, full_median) = timed(
-        [run_reference, run_decide, run_full], valid, args.repeats)
+    def run_json(part: list[dict[str, Any]]) -> None:
+        for facts in part:
+            g.evaluate(facts, on=DAY, lang="fr").to_dict()
+
+    (ref_best, ref_median), (dec_best, dec_median), (full_best, full_median), (json_best, json_median) = timed(
+        [run_reference, run_decide, run_full, run_json], valid, args.repeats)
     # Memory is traced in a separate pass: tracing slows everything it watches.
     tracemalloc.start()
     run_full(valid)
@@ -195,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':34} {'best µs':>9} {'median µs':>10} {'patients/s':>11} {'ratio':>7}")
     for label, best, median in (("hand-written reference", ref_best, ref_median),
                                 ("interpreter, decisions only", dec_best, dec_median),
-                                ("interpreter, full result (fr)", full_best, full_median)):
+                                ("interpreter, full result (fr)", full_best, full_median),
+                                ("full JSON with explanations", json_best, json_median)):
         print(f"{label:34} {us(best):9.1f} {us(median):10.1f} {n / best:11.0f} {best / ref_best:7.2f}")
+    print(f"full JSON with explanations / decisions only: {json_best / dec_best:.1f}")
     print(f"peak traced memory while evaluating the cohort: {peak / 1024:.0f} KiB; "
           f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if not args.no_cli:

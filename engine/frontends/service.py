@@ -85,7 +85,7 @@ def create_app(guidelines: list[Guideline], *, decision_log: DecisionLog | None 
         return {"services": [_describe(service_id, g, hook) for service_id, (g, hook) in services.items()]}
 
     @app.post("/cds-services/{service_id}")
-    async def call(service_id: str, request: Request) -> dict[str, Any]:
+    async def call(service_id: str, request: Request) -> JSONResponse:
         if service_id not in services:
             raise _BadRequest(404, f"no CDS service '{service_id}' (see GET /cds-services)")
         guideline, hook = services[service_id]
@@ -97,7 +97,8 @@ def create_app(guidelines: list[Guideline], *, decision_log: DecisionLog | None 
             decision_log.decision(guideline=guideline, result=result, inputs=inputs,
                                   duration_ms=(time.perf_counter() - started) * 1000, origin="cds-hooks",
                                   extra={"hook": hook, "hookInstance": body.get("hookInstance")})
-        return {"cards": cards}
+        # Plain JSON already: a JSONResponse skips FastAPI's generic encoder (a third of a request's time).
+        return JSONResponse({"cards": cards})
 
     @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request) -> dict[str, Any]:
