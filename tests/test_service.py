@@ -219,6 +219,7 @@ def test_order_select_suggests_the_clearance_based_dose(server) -> None:
     assert dose["summary"] == "Dose d'acide zolédronique à corriger: 4 mg → 3.3 mg"
     action = dose["suggestions"][0]["actions"][0]
     assert action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 3.3
+    engine.fhir.read_resources([action["resource"]])  # the suggested order is valid FHIR
     assert dose["overrideReasons"]
     deferred = next(c for c in cards if c["summary"].startswith("Début différé"))
     assert "corriger la carence en vitamine D" in deferred["detail"]

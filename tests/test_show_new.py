@@ -9,6 +9,7 @@ def test_show_markdown_has_tables_rules_in_words_and_notes(cli) -> None:
     code, out, err = cli("show", str(SHIPPED), "--lang", "en")
     assert (code, err) == (0, "")
     assert "| `zol-40-49` | [40, 50) | 3.3 | false |" in out
+    assert "| Observation.value; LOINC 1989-3; ≤ 90 d |" in out  # the FHIR binding, in words
     assert "| `vitd-unclassified` | (70, 150] | unclassified |" in out
     assert "- **When**: Antiresorptive indicated and not yet started and " \
            "25-OH vitamin D < 20 and not (Emergency)" in out

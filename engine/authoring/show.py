@@ -94,6 +94,22 @@ def _t(texts: Mapping[str, str] | None, lang: str) -> str:
     return localized(texts or {}, lang)
 
 
+def _fhir_words(binding: Mapping[str, Any] | None, codes: Any) -> str:
+    """Where a fact is read in FHIR, in one cell: resource.element, codes, look-back, value when absent."""
+    if binding is None:
+        return ""
+    parts = [f"{binding['resource']}.{binding['element']}"]
+    coded = binding.get("codes") or (codes if binding["resource"] in ("Observation", "Condition", "Procedure") else ())
+    parts += [f"{c['system']} {c['code']}" for c in coded]
+    for value, atc in (binding.get("agents") or {}).items():
+        parts.append(f"{value}: " + ", ".join(f"{c['system']} {c['code']}" for c in atc))
+    if binding.get("lookback_days"):
+        parts.append(f"≤ {binding['lookback_days']} d")
+    if binding.get("when_absent") is not None:
+        parts.append(f"absent → {binding['when_absent']}")
+    return "; ".join(parts)
+
+
 def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:
     """The document as (kind, content) blocks: h1/h2/h3, p, table (header, rows), list."""
     w = words(REVIEW, lang)
@@ -111,8 +127,8 @@ def _blocks(g: CompiledGuideline, lang: str) -> list[tuple[str, Any]]:
         rng = "" if f.range == (None, None) else f"{'' if f.range[0] is None else f'{f.range[0]:g}'}–" \
                                                   f"{'' if f.range[1] is None else f'{f.range[1]:g}'}"
         kind = f.type + (f" ({', '.join(f.values)})" if f.values else "")
-        rows.append([f"`{f.name}`", _t(f.label, lang), kind, unit, others, rng])
-    out.append(("table", ([w["name"], "", w["type"], w["unit"], w["other_units"], w["range"]], rows)))
+        rows.append([f"`{f.name}`", _t(f.label, lang), kind, unit, others, rng, _fhir_words(f.fhir, f.codes)])
+    out.append(("table", ([w["name"], "", w["type"], w["unit"], w["other_units"], w["range"], "FHIR R4"], rows)))
     out.append(("h2", w["derived"]))
     for d in g.derived.values():
         details = [f"`{d.name}`"] + ([d.unit] if d.unit else [])
