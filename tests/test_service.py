@@ -30,19 +30,15 @@ import uvicorn
 import engine
 from engine.frontends.decisionlog import DecisionLog
 from engine.frontends.service import MAX_BODY_BYTES, create_app
+from engine.loading import parse_yaml
 
 from .conftest import DAY, ROOT, SHIPPED
 
 EXAMPLES = ROOT / "guidelines" / "bone-metastases" / "examples"
 BUNDLE = json.loads((EXAMPLES / "demo-patient.fhir.json").read_text(encoding="utf-8"))
 RESOURCES = [entry["resource"] for entry in BUNDLE["entry"]]
-CLINICAL = {
-    "life_expectancy_over_3_months": True, "skeletal_event": False, "high_risk_lesions": True, "emergency": False,
-    "bone_pattern": "multiple", "current_agent": "none", "zoledronic_infusions_given": 0,
-    "dietary_calcium": {"value": 600, "unit": "mg/day"}, "dental_assessment_done": False,
-    "dental_care_needed": False, "recent_tooth_extraction": False, "exposed_jaw_bone": False,
-    "comedications": ["corticosteroids"],
-}
+# The facts a record does not code (clinical judgements), from the shipped example.
+CLINICAL = parse_yaml((EXAMPLES / "demo-patient.clinical.yaml").read_text(encoding="utf-8"), "clinical").data
 SERVICE = "bone-metastases-lung-patient-view"
 INDICATORS = {"info", "warning", "critical"}
 

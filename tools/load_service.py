@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load the CDS Hooks service over loopback and print latency percentiles and throughput.
 
-    python tools/load_service.py [--workers 2] [--clients 16] [--seconds 10] [--max-requests 20000]
+    python tools/load_service.py [--workers 2] [--clients 8] [--seconds 10] [--max-requests 20000]
                                  [--client auto|wrk|httpx]
 
 Starts ``guideline serve`` on 127.0.0.1 (a free port, its own compile cache),
@@ -34,16 +34,14 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from engine.loading import parse_yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 GUIDELINE = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"
 EXAMPLES = ROOT / "guidelines" / "bone-metastases" / "examples"
-CLINICAL = {
-    "life_expectancy_over_3_months": True, "skeletal_event": False, "high_risk_lesions": True, "emergency": False,
-    "bone_pattern": "multiple", "current_agent": "none", "zoledronic_infusions_given": 0,
-    "dietary_calcium": {"value": 600, "unit": "mg/day"}, "dental_assessment_done": False,
-    "dental_care_needed": False, "recent_tooth_extraction": False, "exposed_jaw_bone": False,
-    "comedications": ["corticosteroids"],
-}
+# The facts a record does not code (clinical judgements), from the shipped example.
+CLINICAL = parse_yaml((EXAMPLES / "demo-patient.clinical.yaml").read_text(encoding="utf-8"), "clinical").data
 
 
 def request_body() -> dict:
@@ -119,7 +117,7 @@ def run_wrk(url: str, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
