@@ -21,23 +21,27 @@ error naming the problem; no stack trace ever reaches a response.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import time
 import uuid
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from engine.authoring.show import show
 from engine.errors import EngineError
 from engine.fhir import SYSTEMS, facts_from_fhir, merge_facts, read_resources
 from engine.frontends.decisionlog import DecisionLog
 from engine.guideline import Guideline
 from engine.render import format_dose
+from engine.texts.formatting import localized
 
-__all__ = ["HOOKS", "MAX_BODY_BYTES", "app_from_environment", "create_app", "prefetch_templates"]
+__all__ = ["HOOKS", "MAX_BODY_BYTES", "app_from_environment", "create_app", "form_of", "prefetch_templates"]
 
 HOOKS = ("patient-view", "order-select", "order-sign")
 MAX_BODY_BYTES = 1024 * 1024
@@ -100,6 +104,56 @@ def create_app(guidelines: list[Guideline], *, decision_log: DecisionLog | None 
         # Plain JSON already: a JSONResponse skips FastAPI's generic encoder (a third of a request's time).
         return JSONResponse({"cards": cards})
 
+    pages = {g.id: g for g in guidelines}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home() -> HTMLResponse:
+        return _page(guidelines[0].id)
+
+    @app.get("/g/{gid}", response_class=HTMLResponse)
+    async def page(gid: str) -> HTMLResponse:
+        _guideline(pages, gid)
+        return _page(gid)
+
+    @app.get("/g/{gid}/review", response_class=HTMLResponse)
+    async def review(gid: str, lang: str | None = None) -> HTMLResponse:
+        g = _guideline(pages, gid)
+        return HTMLResponse(show(g.compiled, "html", lang if lang in g.languages else None))
+
+    @app.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in _STATIC:
+            raise _BadRequest(404, f"no file '{name}'")
+        return Response(_web_file(name), media_type=_STATIC[name])
+
+    @app.get("/api/g/{gid}/form")
+    async def form(gid: str, lang: str | None = None) -> JSONResponse:
+        g = _guideline(pages, gid)
+        return JSONResponse(form_of(g, lang if lang in g.languages else g.languages[0]))
+
+    @app.post("/api/g/{gid}/evaluate")
+    async def evaluate_page(gid: str, request: Request, lang: str | None = None, date: str | None = None
+                            ) -> JSONResponse:
+        g = _guideline(pages, gid)
+        facts = await _json_body(request)
+        try:
+            day = dt.date.fromisoformat(date) if date else (today or dt.date.today())
+        except ValueError:
+            raise _BadRequest(400, f"date {date!r} is not YYYY-MM-DD") from None
+        started = time.perf_counter()
+        try:
+            result = g.evaluate(facts, on=day, lang=lang if lang in g.languages else g.languages[0])
+        except EngineError as error:
+            return JSONResponse({"errors": [{"fact": d.path.split(".")[0].split("[")[0], "message": d.message,
+                                             "hint": d.hint} for d in error.diagnostics]}, status_code=422)
+        data = result.to_dict()
+        for made, rec in zip(data["recommendations"], result.recommendations, strict=True):
+            made["dose_text"] = format_dose(rec.dose, result.lang) if rec.dose else None
+        if decision_log is not None:
+            decision_log.decision(guideline=g, result=result, inputs=facts,
+                                  duration_ms=(time.perf_counter() - started) * 1000, origin="page")
+        return JSONResponse(data)
+
     @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request) -> dict[str, Any]:
         if service_id not in services:
@@ -124,6 +178,42 @@ def app_from_environment() -> FastAPI:
     log = DecisionLog(settings["decision_log"], include_inputs=settings["log_inputs"]) \
         if settings.get("decision_log") else None
     return create_app([load(p, cache_dir=default_cache_dir()) for p in settings["guidelines"]], decision_log=log)
+
+
+_STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+
+
+def _web_file(name: str) -> str:
+    return resources.files("engine.frontends").joinpath("web", name).read_text(encoding="utf-8")
+
+
+def _page(gid: str) -> HTMLResponse:
+    return HTMLResponse(_web_file("index.html").replace("{{GUIDELINE}}", html.escape(gid, quote=True)))
+
+
+def _guideline(pages: Mapping[str, Guideline], gid: str) -> Guideline:
+    if gid not in pages:
+        raise _BadRequest(404, f"no guideline '{gid}' here (served: {', '.join(pages)})")
+    return pages[gid]
+
+
+def form_of(g: Guideline, lang: str) -> dict[str, Any]:
+    """The clinician's form, generated from the guideline's facts: labels, types, units, ranges, choices."""
+    primary = g.languages[0]
+    facts = []
+    for name, spec in g.compiled.facts.items():
+        low, high = spec.range
+        facts.append({
+            "name": name, "type": spec.type, "label": localized(spec.label, lang, primary) or name,
+            "description": localized(spec.description, lang, primary) if spec.description else "",
+            "unit": spec.units.canonical if spec.units else None,
+            "units": list(spec.units.names) if spec.units else [],
+            "min": low, "max": high,
+            "values": [{"value": v, "label": localized(spec.value_labels[v], lang, primary) if v in spec.value_labels
+                        else v} for v in spec.values],
+        })
+    return {"id": g.id, "version": g.version, "title": localized(g.compiled.title, lang, primary) or g.id,
+            "languages": list(g.languages), "facts": facts}
 
 
 def _describe(service_id: str, g: Guideline, hook: str) -> dict[str, Any]:
