@@ -116,7 +116,7 @@ def fill_example_patient(browser: webdriver.Chrome, vitamin_d: str | None = "42"
     browser.find_element(By.CSS_SELECTOR, "input[name='f-comedications'][value='corticosteroids']").click()
 
 
-def text_of(browser: webdriver.Chrome, element_id: str, containing: str, timeout: float = 10) -> str:
+def text_of(browser: webdriver.Chrome, element_id: str, containing: str, timeout: float = 30) -> str:
     """The text of an element once it contains ``containing`` (the page evaluates as one types)."""
     WebDriverWait(browser, timeout).until(
         lambda d: d.find_elements(By.ID, element_id) and containing in d.find_element(By.ID, element_id).text)
@@ -135,6 +135,7 @@ def test_example_patient_shows_dose_and_vitamin_d_scheme(browser, site) -> None:
     assert "Acide zolédronique 3,3 mg pour une clairance de 42,33 mL/min" in dose
     scheme = text_of(browser, "rec-vitamin-d-loading-8", "8 semaines")
     assert "cholécalciférol 50 000 UI une fois par semaine pendant 8 semaines" in scheme
+    assert "Schéma: recharge: 8 prises: 50\u202f000 UI toutes les semaines ; puis entretien" in scheme
     assert "Début différé" in text_of(browser, "start-decision", "Début différé")
     assert browser.find_element(By.ID, "group-caution").is_displayed()
     why = browser.find_element(By.CSS_SELECTOR, "#rec-zoledronic-administration details")
@@ -149,7 +150,7 @@ def test_unknown_vitamin_d_asks_to_measure_and_highlights_the_field(browser, sit
     fill_example_patient(browser, vitamin_d=None)
     assert "Doser la 25-OH vitamine D" in text_of(browser, "rec-measure-vitamin-d", "Doser")
     assert "doser la vitamine D" in text_of(browser, "start-decision", "doser")
-    WebDriverWait(browser, 10).until(
+    WebDriverWait(browser, 30).until(
         lambda d: "needed" in d.find_element(By.ID, "f-vitamin_d_25oh-box").get_attribute("class"))
     assert "25-OH vitamine D" in browser.find_element(By.ID, "undetermined").text
     screenshot(browser, "vitamin-d-unknown")
@@ -198,7 +199,7 @@ def test_keyboard_only(browser, site) -> None:
     english = browser.find_element(By.CSS_SELECTOR, "button[data-lang='en']")
     browser.execute_script("arguments[0].focus()", english)
     browser.switch_to.active_element.send_keys(Keys.ENTER)
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "form-title").text == "Patient"
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "form-title").text == "Patient"
                                      and d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
     for field in browser.find_elements(By.CSS_SELECTOR, "#fields input, #fields select"):
         labelled = field.get_attribute("id") and (

@@ -38,7 +38,7 @@ from engine.errors import EngineError
 from engine.fhir import SYSTEMS, facts_from_fhir, merge_facts, read_resources
 from engine.frontends.decisionlog import DecisionLog
 from engine.guideline import Guideline
-from engine.render import format_dose
+from engine.render import format_dose, format_schedule
 from engine.texts.formatting import localized
 
 __all__ = ["HOOKS", "MAX_BODY_BYTES", "app_from_environment", "create_app", "form_of", "prefetch_templates"]
@@ -149,6 +149,7 @@ def create_app(guidelines: list[Guideline], *, decision_log: DecisionLog | None 
         data = result.to_dict()
         for made, rec in zip(data["recommendations"], result.recommendations, strict=True):
             made["dose_text"] = format_dose(rec.dose, result.lang) if rec.dose else None
+            made["schedule_text"] = format_schedule(rec.schedule, result.lang) if rec.schedule else None
         if decision_log is not None:
             decision_log.decision(guideline=g, result=result, inputs=facts,
                                   duration_ms=(time.perf_counter() - started) * 1000, origin="page")

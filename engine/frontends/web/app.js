@@ -11,7 +11,7 @@ const WORDS = {
        inputs: "Données saisies", noRec: "Aucune recommandation.", failed: "Évaluation impossible : ",
        decision: {now: "Débuter maintenant", deferred: "Début différé", not_indicated: "Pas d'indication",
                   already_started: "Traitement en cours", unknown: "Décision de début non déterminée"},
-       version: "version", evaluated: "évalué le", dose: "Dose"},
+       version: "version", evaluated: "évalué le", dose: "Dose", schedule: "Schéma"},
   en: {unknown: "unknown", yes: "yes", no: "no", none: "none", why: "Why", source: "Source",
        action: "Actions", caution: "Cautions", referral: "Referrals", information: "Information",
        undetermined: "Undetermined decisions", needs: "needs", review: "Review document",
@@ -19,7 +19,7 @@ const WORDS = {
        inputs: "Inputs", noRec: "No recommendation.", failed: "Cannot evaluate: ",
        decision: {now: "Start now", deferred: "Start deferred", not_indicated: "Not indicated",
                   already_started: "On treatment", unknown: "Start decision undetermined"},
-       version: "version", evaluated: "evaluated on", dose: "Dose"},
+       version: "version", evaluated: "evaluated on", dose: "Dose", schedule: "Schedule"},
 };
 const GROUPS = [["action", ["action"]], ["caution", ["warning", "contraindication"]],
                 ["referral", ["referral"]], ["information", ["information"]]];
@@ -237,6 +237,7 @@ function show(data, facts) {
 function card(rec, w) {
   const node = el("article", {class: `rec ${rec.kind}`, id: `rec-${rec.id}`}, el("p", {text: rec.text}));
   if (rec.dose) node.append(el("p", {class: "dose", text: `${w.dose}: ${rec.dose_text}`}));
+  if (rec.schedule_text) node.append(el("p", {class: "dose", text: `${w.schedule}: ${rec.schedule_text}`}));
   const why = el("ul");
   for (const value of rec.why.values) {
     why.append(el("li", {text: `${value.label || value.name} = ${value.display}${value.how ? ` — ${value.how}` : ""}`}));
