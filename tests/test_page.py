@@ -217,3 +217,24 @@ def test_implausible_creatinine_shows_the_engine_message_next_to_the_field(brows
     assert "outside the plausible range 15 to 2000 µmol/L" in message
     assert browser.find_element(By.ID, "f-serum_creatinine").get_attribute("aria-invalid") == "true"
     screenshot(browser, "implausible-creatinine")
+
+
+def _luminance(hex_color: str) -> float:
+    channels = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_colours_meet_wcag_aa_contrast() -> None:
+    """Every text colour of the stylesheet on the background it is used on: at least 4.5:1 (WCAG 2 AA)."""
+    import re
+
+    css = (Path(engine.__file__).parent / "frontends" / "web" / "style.css").read_text(encoding="utf-8")
+    colours = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [("ink", "#ffffff"), ("muted", "#ffffff"), ("link", "#ffffff"), ("warn", colours["warn-bg"]),
+             ("crit", colours["crit-bg"]), ("ok", colours["ok-bg"]), ("ink", colours["need"]), ("ink", "#f1f1f1"),
+             ("crit", "#ffffff")]
+    for text, background in pairs:
+        a, b = _luminance(colours[text]), _luminance(background)
+        ratio = (max(a, b) + 0.05) / (min(a, b) + 0.05)
+        assert ratio >= 4.5, (text, background, round(ratio, 2))
