@@ -185,3 +185,9 @@ def test_result_as_a_request_group_validates_as_fhir(cli, tmp_path) -> None:
     assert "start-deferred" in urgent
     record = json.loads(log.read_text(encoding="utf-8"))
     assert record["origin"] == "cli" and record["recommendations"] == [a["id"] for a in group["action"]]
+
+
+def test_facts_and_fhir_cannot_both_read_standard_input(cli) -> None:
+    code, out, err = cli("evaluate", str(SHIPPED), "--fhir", "-", "--facts", "-", stdin=b"{}")
+    assert (code, out) == (2, "")
+    assert "only one of --facts and --fhir can read standard input" in err

@@ -220,6 +220,8 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
     limit = DEFAULT_LIMITS.max_file_bytes + 1
     if args.facts is None and args.fhir is None:
         raise _UsageError("guideline evaluate: give --facts FILE, --fhir BUNDLE, or both")
+    if args.facts == "-" and args.fhir == "-":
+        raise _UsageError("guideline evaluate: only one of --facts and --fhir can read standard input")
     stdin_bytes = stdin.read(limit) if ("-" in (args.facts, args.fhir) and stdin is not None) else None
     doc = read_facts(args.facts, stdin_bytes=stdin_bytes) if args.facts is not None else None
     facts = doc.data if doc is not None and doc.data is not None else {}

@@ -275,8 +275,10 @@ async def _answer(g: Guideline, hook: str, body: Mapping[str, Any], lang: str, t
     resources, cards = await _resources(g, body, context["patientId"], timeout, lang)
     try:
         found = facts_from_fhir(g.compiled, read_resources(resources, "prefetch"), on)
-        given = ((body.get("extension") or {}).get(FACTS_EXTENSION) or {}) if isinstance(body.get("extension"), Mapping) \
-            else {}
+        extension = body.get("extension") or {}
+        if not isinstance(extension, Mapping):
+            raise _BadRequest(400, "extension must be an object")
+        given = extension.get(FACTS_EXTENSION) or {}
         if not isinstance(given, Mapping):
             raise _BadRequest(400, f"extension.{FACTS_EXTENSION} must be an object of facts")
         facts = merge_facts(found, given, f"extension.{FACTS_EXTENSION}")
