@@ -148,3 +148,9 @@ def test_doses_in_results_are_read_only_and_shared_only_when_fixed(shipped) -> N
     # ...a fixed one is one shared, read-only mapping.
     fixed = [r for r in first.values() if r.dose is not None and r.id in second and r.id != "calcium-supplement"]
     assert fixed and all(r.dose is second[r.id].dose for r in fixed)
+
+
+def test_why_lists_values_not_the_functions_a_condition_calls(shipped) -> None:
+    facts = {**baseline_facts(), "vitamin_d_25oh": None}
+    rec = next(r for r in shipped.evaluate(facts, on=DAY).recommendations if r.id == "measure-vitamin-d")
+    assert [v.name for v in rec.why.values] == ["bone_metastases", "vitamin_d_25oh"]  # not "known"

@@ -128,12 +128,18 @@ def _restore(text: str, tree: ast.Expression, code: Any, names: frozenset[str], 
     return CompiledExpression(text, tree, bytecode.load(code) or _codegen(tree), names, kind, ordered)
 
 
+def _value_names(tree: ast.AST) -> list[ast.Name]:
+    """The names an expression reads as values: not the functions it calls (``known`` is no input)."""
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called]
+
+
 def _names(tree: ast.AST) -> frozenset[str]:
-    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return frozenset(n.id for n in _value_names(tree))
 
 
 def _ordered_names(tree: ast.AST) -> tuple[str, ...]:
-    found = sorted((n.col_offset, n.id) for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id != "today")
+    found = sorted((n.col_offset, n.id) for n in _value_names(tree) if n.id != "today")
     return tuple(dict.fromkeys(name for _, name in found))
 
 
