@@ -321,8 +321,8 @@ def _codings(concept: Any) -> set[tuple[str, str]]:
 
 
 def _first_code(concept: Any) -> str | None:
-    codings = (concept or {}).get("coding") or [] if isinstance(concept, Mapping) else []
-    return codings[0].get("code") if codings else None
+    codings = (concept.get("coding") or []) if isinstance(concept, Mapping) else []
+    return codings[0].get("code") if codings and isinstance(codings[0], Mapping) else None
 
 
 def _name(resource: Mapping[str, Any]) -> str:
