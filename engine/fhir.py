@@ -56,6 +56,11 @@ class FhirFacts:
     sources: Mapping[str, str] = field(default_factory=dict)  # fact -> "Observation/vitd-1, 2026-11-20"
     unknown: Mapping[str, str] = field(default_factory=dict)  # fact -> why it could not be read
 
+    @property
+    def explained_sources(self) -> dict[str, str]:
+        """The sources as explanations show them (``Guideline.evaluate(..., sources=...)``)."""
+        return {name: f"FHIR {source}" for name, source in self.sources.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"facts": dict(self.facts), "sources": dict(self.sources), "unknown": dict(self.unknown)}

@@ -26,6 +26,7 @@ from engine.guideline import check_text, default_cache_dir, load
 from engine.limits import DEFAULT_LIMITS
 from engine.loading import read_source
 from engine.render import FORMATS, render
+from engine.texts.words import RESULT, words
 
 __all__ = ["main", "run"]
 
@@ -182,10 +183,18 @@ def _guideline_files(paths: Sequence[str]) -> tuple[list[Path], list[Diagnostic]
     return files, problems
 
 
-def _cmd_validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    files, missing = _guideline_files(args.paths)
+def _existing_guideline_files(paths: list[str], stderr: IO[str]) -> list[Path] | None:
+    """The guideline files named by ``paths``, or None after saying which do not exist."""
+    files, missing = _guideline_files(paths)
     if missing:
         stderr.write("\n".join(d.format() for d in missing) + "\n")
+        return None
+    return files
+
+
+def _cmd_validate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    files = _existing_guideline_files(args.paths, stderr)
+    if files is None:
         return EXIT_USAGE
     report: list[dict[str, Any]] = []
     chunks: list[str] = []
@@ -235,8 +244,7 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
         bundle = read_facts(args.fhir, stdin_bytes=stdin_bytes)
         found = facts_from_fhir(guideline.compiled, read_resources(bundle.data, args.fhir), on)
         facts = merge_facts(found, facts if isinstance(facts, dict) else {}, args.facts or "<facts>")
-        result = guideline.evaluate(facts, on=on, lang=args.lang,
-                                    sources={k: f"FHIR {v}" for k, v in found.sources.items()})
+        result = guideline.evaluate(facts, on=on, lang=args.lang, sources=found.explained_sources)
     if args.decision_log:
         from engine.frontends.decisionlog import DecisionLog
 
@@ -261,11 +269,11 @@ def _cmd_evaluate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], st
 
 def _fhir_summary(found: Any, lang: str) -> str:
     """What was read from FHIR and what could not be, for people."""
-    fr = lang == "fr"
-    lines = ["", ("Données FHIR" if fr else "FHIR data") + f" ({len(found.sources)})"]
+    w = words(RESULT, lang)
+    lines = ["", f"{w['fhir_read']} ({len(found.sources)})"]
     lines += [f"  {name}: {source}" for name, source in found.sources.items()]
     if found.unknown:
-        lines += ["", ("Non lus depuis FHIR" if fr else "Not read from FHIR") + f" ({len(found.unknown)})"]
+        lines += ["", f"{w['fhir_unread']} ({len(found.unknown)})"]
         lines += [f"  {name}: {why}" for name, why in found.unknown.items()]
     return "\n".join(lines) + "\n"
 
@@ -280,9 +288,8 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
         return EXIT_OK
     if not args.paths:
         raise _UsageError("guideline lint: give at least one PATH")
-    files, missing = _guideline_files(args.paths)
-    if missing:
-        stderr.write("\n".join(d.format() for d in missing) + "\n")
+    files = _existing_guideline_files(args.paths, stderr)
+    if files is None:
         return EXIT_USAGE
     report: list[dict[str, Any]] = []
     chunks: list[str] = []

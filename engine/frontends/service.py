@@ -40,6 +40,7 @@ from engine.frontends.decisionlog import DecisionLog
 from engine.guideline import Guideline
 from engine.render import format_dose, format_schedule
 from engine.texts.formatting import localized
+from engine.texts.words import SERVICE, words
 
 __all__ = ["HOOKS", "MAX_BODY_BYTES", "app_from_environment", "create_app", "form_of", "prefetch_templates"]
 
@@ -49,20 +50,6 @@ FACTS_EXTENSION = "guideline-engine-facts"
 _INDICATOR = {"action": "info", "information": "info", "referral": "warning", "warning": "warning",
               "contraindication": "critical"}
 _AGENT_ATC = {"zoledronic_acid": "M05BA08", "denosumab": "M05BX04"}
-_WORDS: dict[str, dict[str, str]] = {
-    "fr": {"needed": "Données nécessaires", "needed_detail": "Pour décider, il manque :", "unreachable":
-           "Serveur FHIR injoignable", "dose": "Dose", "contra": "Acide zolédronique contre-indiqué",
-           "wrong_dose": "Dose d'acide zolédronique à corriger", "deferred": "Début différé : préalables non remplis",
-           "replace": "Remplacer par", "borderline": "Valeur proche d'un seuil"},
-    "en": {"needed": "Data needed", "needed_detail": "To decide, these are missing:", "unreachable":
-           "FHIR server unreachable", "dose": "Dose", "contra": "Zoledronic acid contraindicated",
-           "wrong_dose": "Zoledronic acid dose to correct", "deferred": "Start deferred: prerequisites not met",
-           "replace": "Replace with", "borderline": "Value close to a threshold"},
-}
-_OVERRIDE = {"fr": ("avis spécialisé contraire", "données plus récentes au dossier"),
-             "en": ("specialist advice otherwise", "more recent data in the record")}
-
-
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -282,7 +269,7 @@ async def _answer(g: Guideline, hook: str, body: Mapping[str, Any], lang: str, t
         if not isinstance(given, Mapping):
             raise _BadRequest(400, f"extension.{FACTS_EXTENSION} must be an object of facts")
         facts = merge_facts(found, given, f"extension.{FACTS_EXTENSION}")
-        result = g.evaluate(facts, on=on, lang=lang, sources={k: f"FHIR {v}" for k, v in found.sources.items()})
+        result = g.evaluate(facts, on=on, lang=lang, sources=found.explained_sources)
     except EngineError as error:
         raise _BadRequest(400, "; ".join(f"{d.path + ': ' if d.path else ''}{d.message}"
                                          for d in error.diagnostics[:10])) from None
@@ -322,7 +309,7 @@ async def _resources(g: Guideline, body: Mapping[str, Any], patient: str, timeou
                 except (httpx.HTTPError, ValueError) as error:
                     failures.append(f"- {url}: {type(error).__name__}: {str(error).splitlines()[0]}")
         if failures:
-            w = _WORDS[lang if lang in _WORDS else "en"]
+            w = words(SERVICE, lang)
             cards.append(_card(w["unreachable"], f"{server}\n" + "\n".join(failures), "warning",
                                {"label": "guideline-engine"}))
     return resources, cards
@@ -345,7 +332,7 @@ def _card(summary: str, detail: str, indicator: str, source: Mapping[str, Any], 
 
 
 def _recommendation_cards(result: Any, source: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
-    w = _WORDS[lang if lang in _WORDS else "en"]
+    w = words(SERVICE, lang)
     cards = []
     for rec in result.recommendations:
         detail = rec.text + (f"\n\n**{w['dose']}**: {format_dose(rec.dose, lang)}" if rec.dose else "")
@@ -360,7 +347,7 @@ def _data_needed(g: Guideline, result: Any, unknown: Mapping[str, str], source: 
     needs = sorted({f for u in result.undetermined for f in u.needs})
     if not needs:
         return []
-    w = _WORDS[lang if lang in _WORDS else "en"]
+    w = words(SERVICE, lang)
     lines = []
     for name in needs:
         spec = g.compiled.facts[name]
@@ -373,17 +360,16 @@ def _data_needed(g: Guideline, result: Any, unknown: Mapping[str, str], source: 
 
 
 def _borderline_cards(result: Any, source: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
-    w = _WORDS[lang if lang in _WORDS else "en"]
+    w = words(SERVICE, lang)
     return [_card(f"{w['borderline']}: {b.label}", b.text, "warning", source) for b in result.borderline]
 
 
 def _order_cards(result: Any, draft: Mapping[str, Any], source: Mapping[str, Any], lang: str) -> list[dict[str, Any]]:
     """Check draft zoledronic-acid and denosumab orders against the result."""
-    w = _WORDS[lang if lang in _WORDS else "en"]
+    w = words(SERVICE, lang)
     cards = []
     values = result.trace
-    reasons = [{"code": f"override-{i}", "display": text}
-               for i, text in enumerate(_OVERRIDE[lang if lang in _OVERRIDE else "en"], 1)]
+    reasons = [{"code": f"override-{i}", "display": w[f"override_{i}"]} for i in (1, 2)]
     for order in _unpack(draft):
         if not isinstance(order, Mapping) or order.get("resourceType") != "MedicationRequest":
             continue

@@ -2,7 +2,7 @@
 
 Guideline texts come from the guideline; these are the engine's own words
 around them: headings of rendered results (:data:`RESULT`), the review
-document (:data:`REVIEW`), explanations (:data:`EXPLAIN`). A language is
+document (:data:`REVIEW`), explanations (:data:`EXPLAIN`), CDS Hooks cards (:data:`SERVICE`). A language is
 complete when it has every key of English; ``tests/test_words.py`` checks it.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["EXPLAIN", "FR_EVERY", "RESULT", "REVIEW", "UNKNOWN_WORD", "words"]
+__all__ = ["EXPLAIN", "FR_EVERY", "RESULT", "REVIEW", "SERVICE", "UNKNOWN_WORD", "words"]
 
 UNKNOWN_WORD = {"fr": "inconnu", "en": "unknown"}
 
@@ -35,7 +35,8 @@ RESULT: dict[str, dict[str, str]] = {
         "needs": "il manque", "dose": "Dose",
         "schedule": "Schéma", "source": "Source", "why": "Pourquoi", "evidence": "Preuves",
         "values": "Valeurs", "not_fired": "Règles non déclenchées", "notes": "Notes sur la source",
-        "missing": "Faits non renseignés", "strength": "Force", "decision": "décision",
+        "missing": "Faits non renseignés", "fhir_read": "Données FHIR", "fhir_unread": "Non lus depuis FHIR",
+        "strength": "Force", "decision": "décision",
         "action": "action", "warning": "mise en garde", "contraindication": "contre-indication",
         "referral": "avis spécialisé", "information": "information",
         "oral": "per os", "intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM",
@@ -51,7 +52,8 @@ RESULT: dict[str, dict[str, str]] = {
         "needs": "needs", "dose": "Dose",
         "schedule": "Schedule", "source": "Source", "why": "Why", "evidence": "Evidence",
         "values": "Values", "not_fired": "Rules not fired", "notes": "Notes on the source",
-        "missing": "Facts not given", "strength": "Strength", "decision": "decision",
+        "missing": "Facts not given", "fhir_read": "FHIR data", "fhir_unread": "Not read from FHIR",
+        "strength": "Strength", "decision": "decision",
         "action": "action", "warning": "warning", "contraindication": "contraindication",
         "referral": "referral", "information": "information",
         "oral": "oral", "intravenous": "IV", "subcutaneous": "SC", "intramuscular": "IM",
@@ -86,6 +88,20 @@ REVIEW: dict[str, dict[str, str]] = {
            "row": "Row", "otherwise": "otherwise", "hit": "hit policy", "decision": "Decision", "reason": "Reason",
            "version": "version", "status": "status", "formula": "Formula", "today": "the evaluation date",
            "evidence": "Evidence", "kind": "Kind", "strength": "Strength", "rounded": "decimals:"},
+}
+
+
+SERVICE: dict[str, dict[str, str]] = {
+    "fr": {"needed": "Données nécessaires", "needed_detail": "Pour décider, il manque :",
+           "unreachable": "Serveur FHIR injoignable", "dose": "Dose", "contra": "Acide zolédronique contre-indiqué",
+           "wrong_dose": "Dose d'acide zolédronique à corriger", "deferred": "Début différé : préalables non remplis",
+           "replace": "Remplacer par", "borderline": "Valeur proche d'un seuil",
+           "override_1": "avis spécialisé contraire", "override_2": "données plus récentes au dossier"},
+    "en": {"needed": "Data needed", "needed_detail": "To decide, these are missing:",
+           "unreachable": "FHIR server unreachable", "dose": "Dose", "contra": "Zoledronic acid contraindicated",
+           "wrong_dose": "Zoledronic acid dose to correct", "deferred": "Start deferred: prerequisites not met",
+           "replace": "Replace with", "borderline": "Value close to a threshold",
+           "override_1": "specialist advice otherwise", "override_2": "more recent data in the record"},
 }
 
 
