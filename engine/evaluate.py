@@ -23,7 +23,7 @@ from engine.language.expressions import CompiledExpression
 from engine.language.units import IdentityCache, settle
 from engine.loading import Document
 from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
-from engine.results import Explainer, Probe, Recommendation, Result, make_recommendation, make_result
+from engine.results import Explainer, Probe, Recommendation, Result, make_borderline, make_recommendation, make_result
 from engine.texts.formatting import localized
 from engine.texts.templates import TemplateRuntimeError
 
@@ -171,7 +171,7 @@ def evaluate(
     # Undetermined rules, statuses and explanations are built from the trace on first use.
     probes = borderline_probes(guideline, env, rows, outcomes) if guideline.thresholds else ()
     return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, tuple(outcomes),
-                       tuple(explainer.borderline(p) for p in probes))
+                       tuple(make_borderline(explainer, p) for p in probes))
 
 
 def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any],

@@ -22,9 +22,10 @@ from typing import Any
 import simpleeval
 
 from engine.language.functions import REGISTRY
+from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline
 
-__all__ = ["missing_facts_of"]
+__all__ = ["NeedsTracer", "missing_facts_of"]
 
 _ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -40,21 +41,71 @@ Traced = tuple[Any, frozenset[str]]  # (value, missing facts that leave it unkno
 
 def missing_facts_of(tree: ast.Expression, guideline: CompiledGuideline, env: Mapping[str, Any]) -> frozenset[str]:
     """The missing facts that leave ``tree`` unknown for the values in ``env`` (empty when it is known)."""
-    return _Tracer(guideline, env).trace(tree.body)[1]
+    return NeedsTracer(guideline, env).missing(tree)
 
 
-class _Tracer:
-    def __init__(self, guideline: CompiledGuideline, env: Mapping[str, Any]) -> None:
+class _Shapes:
+    """Per guideline: each expression's names, and which of them an unknown result needs, by their values.
+
+    What a condition needs is the union, over some of the names it reads
+    directly, of what each of those needs; *which* names depends only on the
+    values of the names it reads directly (the walk below sees nothing else).
+    So the choice is kept, keyed by those values, and only the names' own
+    needs are worked out per patient: most patients share a few shapes.
+    """
+
+    _LIMIT = 4096  # choices kept per expression; a key with a never-seen number is simply not kept beyond
+
+    def __init__(self, guideline: CompiledGuideline) -> None:
+        self.producer: dict[str, Any] = {out: t for t in guideline.tables.values() for out in t.outputs}
+        self.trees: dict[int, tuple[tuple[str, ...], dict[Any, frozenset[str]]]] = {}
+        expressions = [rule.when for rule in guideline.rules] + [d.expr for d in guideline.derived.values()]
+        expressions += [i.expr for t in guideline.tables.values() for i in t.inputs]
+        for expr in expressions:
+            names = tuple(sorted({n.id for n in ast.walk(expr.tree) if isinstance(n, ast.Name)}))
+            self.trees[id(expr.tree)] = (names, {})
+
+
+_SHAPES = IdentityCache()
+
+
+def _shapes(guideline: CompiledGuideline) -> _Shapes:
+    found = _SHAPES.get(guideline)
+    if found is None:
+        found = _Shapes(guideline)
+        _SHAPES.put(guideline, found)
+    return found  # type: ignore[return-value]
+
+
+class NeedsTracer:
+    """What one patient's unknown values need; each name's needs are worked out once for all conditions."""
+
+    def __init__(self, guideline: CompiledGuideline, env: Mapping[str, Any], *, remember: bool = True) -> None:
         self.g = guideline
         self.env = env
         self.names: dict[str, frozenset[str]] = {}
-        self.producer = {out: t for t in guideline.tables.values() for out in t.outputs}
+        self.shapes = _shapes(guideline)
+        self.producer = self.shapes.producer
+        self.remember = remember  # False: every expression walked in full (the tests compare both)
 
-    def trace(self, node: ast.expr) -> Traced:
+    def missing(self, tree: ast.Expression) -> frozenset[str]:
+        """The missing facts that leave ``tree`` unknown (empty when it is known)."""
+        known = self.shapes.trees.get(id(tree)) if self.remember else None
+        if known is None:  # not one of the guideline's own expressions, or not remembering: walked in full
+            return _Walk(self.env, self.name).trace(tree.body)[1]
+        names, choices = known
+        key: Any = tuple(map(self.env.get, names))
         try:
-            return self._trace(node)
-        except (ArithmeticError, TypeError, ValueError, simpleeval.InvalidExpression):
-            return None, _NOTHING  # the evaluator reported (or will report) this; explanations stay quiet
+            chosen = choices.get(key)
+        except TypeError:  # an unhashable value: nothing kept
+            chosen, key = None, None
+        if chosen is None:
+            chosen = _Walk(self.env, _itself).trace(tree.body)[1]
+            if key is not None and len(choices) < _Shapes._LIMIT:
+                choices[key] = chosen
+        if not chosen:
+            return _NOTHING
+        return _union(self.name(n) for n in chosen)
 
     def name(self, name: str) -> frozenset[str]:
         """Why a name is unknown: itself for a fact, its inputs' missing facts otherwise."""
@@ -63,14 +114,31 @@ class _Tracer:
             if name in self.g.facts:
                 found = frozenset({name})
             elif name in self.g.derived:
-                found = self.trace(self.g.derived[name].expr.tree.body)[1]
+                found = self.missing(self.g.derived[name].expr.tree)
             elif name in self.producer:
-                inputs = [self.trace(i.expr.tree.body) for i in self.producer[name].inputs]
-                found = _union(needs for value, needs in inputs if value is None)
+                found = _union(self.missing(i.expr.tree) for i in self.producer[name].inputs)
             else:
                 found = _NOTHING
             self.names[name] = found
         return self.names[name]
+
+
+def _itself(name: str) -> frozenset[str]:
+    return frozenset({name})
+
+
+class _Walk:
+    """One walk of an expression over the values: (value, needs) of each node, needs of a name from ``name``."""
+
+    def __init__(self, env: Mapping[str, Any], name: Callable[[str], frozenset[str]]) -> None:
+        self.env = env
+        self.name = name
+
+    def trace(self, node: ast.expr) -> Traced:
+        try:
+            return self._trace(node)
+        except (ArithmeticError, TypeError, ValueError, simpleeval.InvalidExpression):
+            return None, _NOTHING  # the evaluator reported (or will report) this; explanations stay quiet
 
     def _trace(self, node: ast.expr) -> Traced:
         if isinstance(node, ast.Constant):

@@ -41,6 +41,7 @@ from engine.accel.codegen import Slow, build_plans
 from engine.evaluate import PLAN_ERRORS, decide, match_table
 from engine.facts import validate_facts
 from engine.language.reference import reference_eval
+from engine.needs import NeedsTracer
 
 DAY = dt.date(2026, 11, 27)
 GRID = [x / 2 for x in range(0, 41)]  # thresholds and values share a grid, so boundaries are hit often
@@ -430,6 +431,20 @@ def test_every_path_agrees_with_the_model(data: Any) -> None:
             assert (checked[0], checked[1], tuple(checked[2])) == (fast[0], fast[1], tuple(fast[2])), context
         result = guideline.evaluate(facts, on=DAY)
         assert result.recommendation_ids() == [f"rec{i}" for i, o in enumerate(expected_rules) if o is True]
+        _explanations_agree(guideline, facts, context)
         for made, rule in ((r, compiled.rules[int(r.rule[1:])]) for r in result.recommendations):
             jinja = rule.then[0].templates["fr"].jinja_only().render(result.trace, 100_000)
             assert made.text == jinja, context
+
+
+def _explanations_agree(guideline: engine.Guideline, facts: dict[str, Any], context: str) -> None:
+    """The generated explanations equal the value-by-value ones; remembered needs equal full walks."""
+    for lang in guideline.languages:
+        explainer = guideline.evaluate(facts, on=DAY, lang=lang)._explainer
+        assert explainer is not None
+        plain = explainer.json_values(generated=False)
+        assert explainer.json_values(generated=True) == plain, f"{lang}: {context}"
+        remembered = NeedsTracer(guideline.compiled, explainer.env)
+        walked = NeedsTracer(guideline.compiled, explainer.env, remember=False)
+        for rule in guideline.compiled.rules:
+            assert remembered.missing(rule.when.tree) == walked.missing(rule.when.tree), f"{rule.id}: {context}"

@@ -71,7 +71,8 @@ def format_date(value: Any, lang: str) -> str:
     if value is None:
         return UNKNOWN_WORD.get(lang, "unknown")
     if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y") if lang == "fr" else value.isoformat()
+        # Not strftime: it is slower, and writes years before 1000 without their leading zeros.
+        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}" if lang == "fr" else value.isoformat()
     return str(value)
 
 
