@@ -16,7 +16,7 @@ from typing import Any
 
 import simpleeval
 
-from engine.accel.codegen import Slow
+from engine.accel.codegen import WHAT_IF, Slow
 from engine.errors import Diagnostic, EvaluationError
 from engine.facts import validate_facts
 from engine.language.expressions import CompiledExpression
@@ -169,20 +169,22 @@ def evaluate(
         for maker in makers:
             recommendations.append(maker.make(env, why, max_output_chars))
     # Undetermined rules, statuses and explanations are built from the trace on first use.
-    probes = borderline_probes(guideline, env, rows, outcomes) if guideline.thresholds else ()
+    probes = borderline_probes(guideline, env, rows, outcomes, plan) if guideline.thresholds else ()
     return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, tuple(outcomes),
                        tuple(make_borderline(explainer, p) for p in probes))
 
 
 def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any],
-                      outcomes: tuple[Any, ...]) -> list[Probe]:
+                      outcomes: tuple[Any, ...], plan: Any = None) -> list[Probe]:
     """What would change if each value with a tolerance were on the other side of a threshold it is near.
 
     For each number with a declared tolerance lying within that tolerance of
     a threshold (a table bound or a constant it is compared with), the
-    decisions are made again by the reference path with the value moved just
-    across the threshold; a probe is kept when a table row or a rule outcome
-    changes. Only values near a threshold cost a probe.
+    decisions are made again with the value moved just across the threshold
+    (by the one-function ``plan`` when given, which takes what-if values for
+    derived values; else, or if it fails, by the reference path); a probe is
+    kept when a table row or a rule outcome changes. Only values near a
+    threshold cost a probe.
     """
     found: list[Probe] = []
     for name, thresholds in guideline.thresholds.items():
@@ -194,7 +196,7 @@ def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows
             if abs(value - threshold) > tolerance:
                 continue
             for other in _across(value, threshold, tolerance):
-                changes = _changes(guideline, env, rows, outcomes, name, other)
+                changes = _changes(guideline, env, rows, outcomes, name, other, plan)
                 if changes:
                     found.append(Probe(name, value, threshold, tolerance, other, changes))
                     break
@@ -212,16 +214,25 @@ def _across(value: float, threshold: float, tolerance: float) -> tuple[float, ..
 
 
 def _changes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any], outcomes: tuple[Any, ...],
-             name: str, other: float) -> tuple[tuple[str, str, Any, Any], ...]:
+             name: str, other: float, plan: Any = None) -> tuple[tuple[str, str, Any, Any], ...]:
     """Table rows, their outputs and rule outcomes that differ when ``name`` is ``other``."""
-    probe = {fact: env.get(fact) for fact in guideline.facts}
+    probe: dict[str, Any] = {fact: env.get(fact) for fact in guideline.facts}
     probe["today"] = env["today"]
     if name in probe:
         probe[name] = other
-    try:
-        rows_there, outcomes_there = _run_steps(guideline, probe, {name: other})
-    except _Failure:
-        return ()  # the other side cannot be evaluated: nothing to compare
+    there: tuple[Any, ...] | None = None
+    if plan is not None:
+        try:
+            there = plan({**probe, WHAT_IF: {name: other}})
+        except PLAN_ERRORS:
+            there = None  # the reference path below says whether the other side can be evaluated
+    if there is not None:
+        probe, rows_there, outcomes_there = there
+    else:
+        try:
+            rows_there, outcomes_there = _run_steps(guideline, probe, {name: other})
+        except _Failure:
+            return ()  # the other side cannot be evaluated: nothing to compare
     changes: list[tuple[str, str, Any, Any]] = []
     for table in guideline.tables.values():
         if rows.get(table.name) != rows_there.get(table.name):

@@ -22,9 +22,10 @@ def test_small_run_prints_every_figure_and_no_mismatch() -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
-    assert "cross-check against the hand-written reference: 0 mismatch(es)" in out
+    assert "cross-check of the engine and the lean reference against the readable oracle: 0 mismatch(es)" in out
     assert "against Jinja's sandbox: 0 mismatch(es)" in out
-    for label in ("hand-written reference", "interpreter, decisions only", "interpreter, full result (fr)"):
+    for label in ("lean hand-written reference", "readable oracle", "interpreter, decisions only",
+                  "interpreter, full result (fr)", "full JSON with explanations", "targets (issue 19): decide "):
         assert label in out
 
 
@@ -44,6 +45,19 @@ def test_cross_checks_report_a_wrong_decision_and_a_wrong_text(monkeypatch, caps
     checked, mismatches = bench.check(g, patients)
     assert checked > 0 and mismatches == checked
     assert "MISMATCH patient 0" in capsys.readouterr().out
+    monkeypatch.setattr(bone_metastases, "reference", real)
+
+    def lean_wrong(facts, today):
+        rules, values = lean(facts, today)
+        return rules, {**values, "zoledronic_dose_mg": 99.0}
+
+    from tests.oracle.lean import lean
+
+    monkeypatch.setattr(bench, "lean", lean_wrong)
+    checked, mismatches = bench.check(g, patients)
+    assert checked > 0 and mismatches == checked
+    assert "lean zoledronic_dose_mg: interpreter 99.0" in capsys.readouterr().out
+    monkeypatch.setattr(bench, "lean", lean)
 
     from engine.texts.templates import CompiledTemplate
 
@@ -57,3 +71,8 @@ def test_cross_checks_report_a_wrong_decision_and_a_wrong_text(monkeypatch, caps
     texts, text_mismatches = bench.check_texts(g, patients[:20])
     assert texts > 0 and text_mismatches == texts
     assert "TEXT MISMATCH patient 0" in capsys.readouterr().out
+
+
+def test_growth_mode_scales_the_rules() -> None:
+    bench = _bench()
+    assert len(bench.scaled(2).compiled.rules) == 2 * len(bench.scaled(1).compiled.rules)

@@ -87,3 +87,21 @@ def test_remembered_needs_equal_a_full_walk(shipped: engine.Guideline, patients:
             assert remembered.missing(rule.when.tree) == expected, (rule.id, facts)
             compared += bool(expected)
     assert compared > 500  # many undetermined rules, not only known ones
+
+
+def test_borderline_probes_by_the_plan_equal_the_reference_path(shipped: engine.Guideline,
+                                                                patients: list[dict[str, Any]]) -> None:
+    from engine.evaluate import borderline_probes
+
+    compiled, plan = shipped.compiled, shipped._plan
+    probed = 0
+    near = [{**p, "measured_clearance": {"value": v, "unit": "mL/min"}} for p in patients[:60]
+            for v in (29.5, 30, 39.6, 50.4, 60.0, 60.8)]
+    near += [{**p, "measured_clearance": None} for p in patients[:60]]  # Cockcroft-Gault, sometimes near a bound
+    for facts in near:
+        result = shipped.evaluate(facts, on=DAY)
+        env, rows, outcomes = result._explainer.env, result.tables, result._outcomes  # type: ignore[union-attr]
+        by_plan = borderline_probes(compiled, env, rows, outcomes, plan)
+        assert by_plan == borderline_probes(compiled, env, rows, outcomes, None), facts
+        probed += bool(by_plan)
+    assert probed > 100

@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
-"""Benchmark the interpreter against a hand-written plain-Python reference.
+"""Benchmark the interpreter against hand-written plain-Python references.
 
-    python tools/bench.py [--n 20000] [--seed 7] [--repeats 5]
+    python tools/bench.py [--n 20000] [--seed 7] [--repeats 5] [--grow]
 
 1. Generates a deterministic synthetic cohort from the guideline's own fact
    declarations: spreads inside each plausible range, about 10% missing per
    fact, quantities in every accepted unit.
-2. Checks, on every patient, that the interpreter and the reference agree on
-   every rule outcome (fired / not fired / undetermined) and on the key values
-   (vitamin D class and loading, calcium supplement range, indication,
-   clearance, zoledronic-acid dose). A mismatch is printed with the patient and
-   makes the script exit 1. Every translated text is also checked against
-   Jinja's sandbox rendering of the same template.
-3. Times both in this process (chunks of 1 000 patients, each run several times
-   by every function in turn; best and median summed over the chunks) and prints
-   microseconds per patient, the ratio, patients per second, load+compile time,
-   peak memory, and the CLI's one-shot evaluate time next to the bare import
-   time of its dependencies.
+2. Checks, on every patient, that the interpreter, the lean reference
+   (tests/oracle/lean.py: the decisions and the facts' validation inlined by
+   hand, the yardstick) and the readable oracle (tests/oracle/bone_metastases.py)
+   agree on every rule outcome (fired / not fired / undetermined) and on the
+   key values (vitamin D class and loading, calcium supplement range,
+   indication, clearance, zoledronic-acid dose, start decision). A mismatch is
+   printed with the patient and makes the script exit 1. Every translated text
+   is also checked against Jinja's sandbox rendering of the same template.
+3. Times them in this process (chunks of 1 000 patients, each run several
+   times by every function in turn; best and median summed over the chunks)
+   and prints microseconds per patient, the ratio to the lean reference,
+   patients per second, load+compile time, peak memory, and the CLI's
+   one-shot evaluate time next to the bare import time of its dependencies.
+4. With ``--grow``: the guideline's rules copied 1, 2, 4 and 8 times, and the
+   per-patient cost of decide, evaluate and the full JSON result for each,
+   next to the recommendations made per patient.
 
 Ratios are the figures to read: absolute times move with the machine's load.
 """
@@ -43,9 +48,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import yaml
+
 import engine
 from tests.oracle.bone_metastases import disagreements, reference
 from tests.oracle.cohort import cohort, write_cohort
+from tests.oracle.lean import lean
 
 GUIDELINE = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"
 DAY = dt.date(2026, 11, 27)
@@ -53,16 +61,37 @@ DAY = dt.date(2026, 11, 27)
 
 # --- checks and timing ---------------------------------------------------------------
 
+class _Decided:
+    """The lean reference's answer in the shape ``disagreements`` reads."""
+
+    def __init__(self, rules: dict[str, Any], values: dict[str, Any]) -> None:
+        self.rules = rules
+        self.values = values
+
+
 def check(g: engine.Guideline, patients: list[dict[str, Any]]) -> tuple[int, int]:
-    """(patients checked, mismatches); every mismatch is printed with its patient."""
+    """(patients checked, mismatches): the engine and the lean reference each against the readable oracle.
+
+    The lean reference must refuse exactly the facts the engine refuses.
+    Every mismatch is printed with its patient.
+    """
     mismatches = refused = 0
     for i, facts in enumerate(patients):
         try:
             ours = g.decide(facts, on=DAY)
         except engine.FactsError:
             refused += 1
+            try:
+                lean(facts, DAY)
+            except ValueError:
+                continue
+            mismatches += 1
+            print(f"MISMATCH patient {i}: the engine refuses the facts, the lean reference accepts them")
             continue
-        diffs = disagreements(ours, facts)
+        try:
+            diffs = disagreements(ours, facts) + [f"lean {d}" for d in disagreements(_Decided(*lean(facts, DAY)), facts)]
+        except ValueError:
+            diffs = ["the lean reference refuses facts the engine accepts"]
         if diffs:
             mismatches += 1
             if mismatches <= 5:
@@ -145,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="cohort seed (default 7)")
     parser.add_argument("--repeats", type=int, default=5, help="timing repeats (default 5)")
     parser.add_argument("--no-cli", action="store_true", help="skip the one-shot CLI timing")
+    parser.add_argument("--grow", action="store_true",
+                        help="also time the guideline with its rules copied 1, 2, 4 and 8 times")
     parser.add_argument("--write-cohort", metavar="FILE",
                         help="only write the cohort as JSON Lines to FILE (input for guideline batch), then exit")
     args = parser.parse_args(argv)
@@ -160,13 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     checked, mismatches = check(g, patients)
     print(f"cohort: {len(patients)} patients (seed {args.seed}), {checked} with valid facts, "
           f"{len(patients) - checked} refused as invalid")
-    print(f"cross-check against the hand-written reference: {mismatches} mismatch(es)")
+    print(f"cross-check of the engine and the lean reference against the readable oracle: {mismatches} mismatch(es)")
     texts, text_mismatches = check_texts(g, patients)
     print(f"cross-check of {texts} translated texts (fr, en) against Jinja's sandbox: "
           f"{text_mismatches} mismatch(es)")
     mismatches += text_mismatches
     valid = [p for p in patients if _valid(g, p)]
     n = len(valid)
+
+    def run_lean(part: list[dict[str, Any]]) -> None:
+        for facts in part:
+            lean(facts, DAY)
 
     def run_reference(part: list[dict[str, Any]]) -> None:
         for facts in part:
@@ -184,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         for facts in part:
             g.evaluate(facts, on=DAY, lang="fr").to_dict()
 
-    (ref_best, ref_median), (dec_best, dec_median), (full_best, full_median), (json_best, json_median) = timed(
-        [run_reference, run_decide, run_full, run_json], valid, args.repeats)
+    (lean_best, lean_median), (ref_best, ref_median), (dec_best, dec_median), (full_best, full_median), \
+        (json_best, json_median) = timed([run_lean, run_reference, run_decide, run_full, run_json], valid, args.repeats)
     # Memory is traced in a separate pass: tracing slows everything it watches.
     tracemalloc.start()
     run_full(valid)
@@ -196,13 +231,15 @@ def main(argv: list[str] | None = None) -> int:
         return seconds / n * 1e6
 
     print(f"guideline load + compile: {load_seconds * 1000:.0f} ms")
-    print(f"{'':34} {'best µs':>9} {'median µs':>10} {'patients/s':>11} {'ratio':>7}")
-    for label, best, median in (("hand-written reference", ref_best, ref_median),
+    print(f"{'':34} {'best µs':>9} {'median µs':>10} {'patients/s':>11} {'× lean':>7}")
+    for label, best, median in (("lean hand-written reference", lean_best, lean_median),
+                                ("readable oracle", ref_best, ref_median),
                                 ("interpreter, decisions only", dec_best, dec_median),
                                 ("interpreter, full result (fr)", full_best, full_median),
                                 ("full JSON with explanations", json_best, json_median)):
-        print(f"{label:34} {us(best):9.1f} {us(median):10.1f} {n / best:11.0f} {best / ref_best:7.2f}")
-    print(f"full JSON with explanations / decisions only: {json_best / dec_best:.1f}")
+        print(f"{label:34} {us(best):9.1f} {us(median):10.1f} {n / best:11.0f} {best / lean_best:7.2f}")
+    print(f"targets (issue 19): decide {dec_best / lean_best:.2f}x lean (<= 1.5), evaluate {full_best / lean_best:.2f}x lean "
+          f"(<= 3), full JSON {json_best / dec_best:.2f}x decide (<= 5)")
     print(f"peak traced memory while evaluating the cohort: {peak / 1024:.0f} KiB; "
           f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if not args.no_cli:
@@ -221,7 +258,55 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(handle.name)
         print(f"one-shot CLI evaluate: {warm * 1000:.0f} ms with the compile cache ({cold * 1000:.0f} ms without); "
               f"bare import of its dependencies: {bare * 1000:.0f} ms; ratio {warm / bare:.2f} ({cold / bare:.2f})")
+    if args.grow:
+        grow(valid[:2000], args.repeats)
     return 1 if mismatches else 0
+
+
+def scaled(times: int) -> engine.Guideline:
+    """The shipped guideline with its rules (and their recommendations) copied ``times`` times."""
+    data = yaml.safe_load(GUIDELINE.read_text(encoding="utf-8"))
+    rules = data["rules"]
+    copies = [rules]
+    for k in range(2, times + 1):
+        copies.append([{**rule, "id": f"{rule['id']}-x{k}",
+                        "then": [{**rec, "id": f"{rec['id']}-x{k}"} for rec in rule["then"]]} for rule in rules])
+    data["rules"] = [rule for copy in copies for rule in copy]
+    return engine.load_text(yaml.dump(data, Dumper=_NoAliases, allow_unicode=True, sort_keys=False), f"x{times}.yaml")
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Shared values written out in full: the engine refuses YAML aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def grow(patients: list[dict[str, Any]], repeats: int) -> None:
+    """Per-patient cost as the rules grow: evaluate should grow no faster than the recommendations made."""
+    print(f"\ngrowth ({len(patients)} patients):")
+    print(f"{'rules':>6} {'recs/patient':>13} {'decide µs':>10} {'evaluate µs':>12} {'full JSON µs':>13} "
+          f"{'evaluate µs/rec':>16}")
+    for times in (1, 2, 4, 8):
+        g = scaled(times)
+        made = sum(len(g.evaluate(p, on=DAY, lang="fr").recommendations) for p in patients) / len(patients)
+
+        def run_decide(part: list[dict[str, Any]], g: engine.Guideline = g) -> None:
+            for facts in part:
+                g.decide(facts, on=DAY)
+
+        def run_full(part: list[dict[str, Any]], g: engine.Guideline = g) -> None:
+            for facts in part:
+                g.evaluate(facts, on=DAY, lang="fr")
+
+        def run_json(part: list[dict[str, Any]], g: engine.Guideline = g) -> None:
+            for facts in part:
+                g.evaluate(facts, on=DAY, lang="fr").to_dict()
+
+        (dec, _), (full, _), (js, _) = timed([run_decide, run_full, run_json], patients, repeats)
+        per = 1e6 / len(patients)
+        print(f"{len(g.compiled.rules):6d} {made:13.1f} {dec * per:10.1f} {full * per:12.1f} {js * per:13.1f} "
+              f"{(full - dec) * per / max(made, 1e-9):16.2f}")
 
 
 def _valid(g: engine.Guideline, facts: dict[str, Any]) -> bool:

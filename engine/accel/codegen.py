@@ -28,10 +28,15 @@ from typing import Any, cast
 
 from engine.language.expressions import RUNTIME_GLOBALS, KleeneCodegen
 from engine.language.intervals import intersect
-from engine.language.units import settle
+from engine.language.units import denoise, round_half_up
 from engine.model import Cell, CompiledGuideline, DerivedSpec, FactSpec, TableSpec
 
-__all__ = ["PlanFunction", "Slow", "build_plans"]
+__all__ = ["WHAT_IF", "PlanFunction", "Slow", "build_plans"]
+
+# The key of the plain entry's argument under which a borderline probe gives
+# derived values to use instead of the computed ones (not an identifier: no
+# fact can have this name).
+WHAT_IF = " what-if"
 
 PlanFunction = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]]]
 
@@ -145,31 +150,6 @@ class Slow(Exception):
     """Raised by the validating plan when a fact is not in its common well-formed shape."""
 
 
-def _quantity(raw: Any, canonical: str, others: dict[Any, Any], low: float, high: float) -> Any:
-    if type(raw) is dict and len(raw) == 2:
-        value, unit = raw.get("value"), raw.get("unit")
-        if (type(value) is int or type(value) is float) and math.isfinite(value):
-            if unit != canonical:
-                other = others.get(unit)
-                if other is None:
-                    raise Slow
-                value = other.convert(value)
-            if low <= value <= high:
-                return value
-    raise Slow
-
-
-def _date(raw: Any, today: int, future_ok: bool) -> Any:
-    if type(raw) is str and len(raw) == 10:
-        try:
-            day = dt.date.fromisoformat(raw)
-        except ValueError:
-            raise Slow from None
-        if future_ok or day.toordinal() <= today:
-            return day
-    raise Slow
-
-
 def _listed(raw: Any, allowed: frozenset[str]) -> Any:
     if type(raw) is list and all(type(v) is str and v in allowed for v in raw) and len(set(raw)) == len(raw):
         return tuple(raw)
@@ -183,12 +163,11 @@ def _helpers(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]]
     cached, see engine.bytecode) can run without generating it again.
     """
     helpers: dict[str, Any] = {
-        "_settle": settle, "_fact_names": frozenset(g.facts), "_Slow": Slow, "_type": type, "_int": int,
-        "_float": float, "_str": str, "_quantity": _quantity, "_date": _date, "_listed": _listed}
+        "_denoise": denoise, "_round_half_up": round_half_up, "_fact_names": frozenset(g.facts), "_Slow": Slow,
+        "_type": type, "_int": int, "_float": float, "_str": str, "_listed": _listed, "_dict": dict, "_len": len,
+        "_fromisoformat": dt.date.fromisoformat, "ValueError": ValueError}
     for i, spec in enumerate(g.facts.values()):
-        if spec.type == "quantity" and spec.units is not None:
-            helpers[f"_units{i}"] = {u.name: u for u in spec.units.units if u.name != spec.units.canonical}
-        elif spec.type == "list":
+        if spec.type == "list":
             helpers[f"_allowed{i}"] = frozenset(spec.values)
     tables = [step for step in g.plan if isinstance(step, TableSpec)]
     for index, table in enumerate(tables):
@@ -239,14 +218,12 @@ def _fact_checks(g: CompiledGuideline) -> list[ast.stmt]:
                                orelse=[ast.If(test=check, body=[_assign(local, raw)], orelse=slow)]))
             continue
         if spec.type == "quantity" and spec.units is not None:
-            units = f"_units{i}"
-            low = -math.inf if spec.range[0] is None else spec.range[0]
-            high = math.inf if spec.range[1] is None else spec.range[1]
-            call = ast.Call(_load("_quantity"), [raw, ast.Constant(spec.units.canonical), _load(units),
-                                                 ast.Constant(low), ast.Constant(high)], [])
-        elif spec.type == "date":
-            call = ast.Call(_load("_date"), [raw, _load("t"), ast.Constant(spec.allow_future)], [])
-        elif spec.type == "list":
+            body.extend(_inline_quantity(spec, local))
+            continue
+        if spec.type == "date":
+            body.extend(_template(_DATE if not spec.allow_future else _DATE_ANY, local=local))
+            continue
+        if spec.type == "list":
             allowed = f"_allowed{i}"
             call = ast.Call(_load("_listed"), [raw, _load(allowed)], [])
         else:
@@ -256,6 +233,87 @@ def _fact_checks(g: CompiledGuideline) -> list[ast.stmt]:
         body.append(ast.If(test=ast.Compare(raw, [ast.Is()], [ast.Constant(None)]),
                            body=[_assign(local, ast.Constant(None))], orelse=[_assign(local, call)]))
     return body
+
+
+# The checks of a quantity and of a date, inline (a call per fact costs as much as
+# the check). Written here, by us: the guideline's data enters only as
+# constants (CANONICAL, LOW, HIGH, a unit's name and factors), and LOCAL as the
+# fact's n_-prefixed local name (see _template).
+_QUANTITY = """
+if _r is None:
+    LOCAL = None
+elif _type(_r) is _dict and _len(_r) == 2:
+    _v = _r.get("value")
+    _u = _r.get("unit")
+    if (_type(_v) is not _int and _type(_v) is not _float) or _v - _v != 0:  # not a number, or inf or nan
+        raise _Slow()
+    if _u != CANONICAL:
+        CONVERT
+    if LOW <= _v <= HIGH:
+        LOCAL = _v
+    else:
+        raise _Slow()
+else:
+    raise _Slow()
+"""
+_DATE = """
+if _r is None:
+    LOCAL = None
+elif _type(_r) is _str and _len(_r) == 10:
+    try:
+        LOCAL = _fromisoformat(_r)
+    except ValueError:
+        raise _Slow() from None
+    if LOCAL.toordinal() > t:  # a date in the future
+        raise _Slow()
+else:
+    raise _Slow()
+"""
+_DATE_ANY = _DATE.replace("    if LOCAL.toordinal() > t:  # a date in the future\n        raise _Slow()\n", "")
+
+
+class _Fill(ast.NodeTransformer):
+    """A template's placeholders replaced: names by local names, constants by values, CONVERT by statements."""
+
+    def __init__(self, names: dict[str, str], constants: dict[str, Any], statements: list[ast.stmt]) -> None:
+        self.names, self.constants, self.statements = names, constants, statements
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.names:
+            return ast.copy_location(ast.Name(self.names[node.id], node.ctx), node)
+        if node.id in self.constants:
+            return ast.copy_location(ast.Constant(self.constants[node.id]), node)
+        return node
+
+    def visit_Expr(self, node: ast.Expr) -> Any:
+        if isinstance(node.value, ast.Name) and node.value.id == "CONVERT":
+            return self.statements
+        return self.generic_visit(node)
+
+
+def _template(source: str, *, local: str, statements: list[ast.stmt] | None = None, **constants: Any) -> list[ast.stmt]:
+    """``source`` (one of ours, above) with LOCAL named ``local`` and the other placeholders filled."""
+    module = ast.parse(source)
+    filled = _Fill({"LOCAL": local}, constants, statements or []).visit(module)
+    return list(filled.body)
+
+
+def _inline_quantity(spec: FactSpec, local: str) -> list[ast.stmt]:
+    """A quantity checked and converted to its canonical unit inline, as Unit.convert does (value * m / d)."""
+    assert spec.units is not None
+    chain: list[ast.stmt] = [ast.Raise(exc=ast.Call(_load("_Slow"), [], []), cause=None)]  # a unit not accepted
+    for unit in reversed(spec.units.units):
+        if unit.name == spec.units.canonical:
+            continue
+        value: ast.expr = _load("_v")
+        if not unit.is_identity:
+            value = ast.BinOp(ast.BinOp(value, ast.Mult(), ast.Constant(unit.multiply_by)), ast.Div(),
+                              ast.Constant(unit.divide_by))
+        chain = [ast.If(test=ast.Compare(_load("_u"), [ast.Eq()], [ast.Constant(unit.name)]),
+                        body=[_assign("_v", value)], orelse=chain)]
+    low = -math.inf if spec.range[0] is None else spec.range[0]
+    high = math.inf if spec.range[1] is None else spec.range[1]
+    return _template(_QUANTITY, local=local, statements=chain, CANONICAL=spec.units.canonical, LOW=low, HIGH=high)
 
 
 def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]],
@@ -286,24 +344,43 @@ def _plan_code(g: CompiledGuideline) -> CodeType:
     reading = [_assign(_local(name), ast.Subscript(_load("v"), ast.Constant(name), ast.Load())) for name in names]
     checking = _fact_checks(g) + [_assign(_local("today"), _load("today"))]
     body: list[ast.stmt] = []
+    probed: list[ast.stmt] = []  # the plain entry's body: what-if values may replace derived values
     tables: list[TableSpec] = []
     for step in g.plan:
         if isinstance(step, DerivedSpec):
             local = _local(step.name)
-            body.append(_assign(local, _expr(step.expr.tree)))
-            if step.numeric:  # noise removed (and rounded when declared), as the reference does
-                body.append(_assign(local, ast.Call(_load("_settle"), [_load(local), ast.Constant(step.decimals)], [])))
+            computed = [_assign(local, _expr(step.expr.tree))]
+            if step.numeric:  # noise removed (and rounded when declared), as the reference's settle() does
+                if step.decimals is None:  # denoise() changes floats only: no call for the others
+                    test: ast.expr = ast.Compare(ast.Call(_load("_type"), [_load(local)], []), [ast.Is()], [_load("_float")])
+                    call = ast.Call(_load("_denoise"), [_load(local)], [])
+                else:
+                    test = ast.Compare(_load(local), [ast.IsNot()], [ast.Constant(None)])
+                    call = ast.Call(_load("_round_half_up"), [_load(local), ast.Constant(step.decimals)], [])
+                computed.append(ast.If(test=test, body=[_assign(local, call)], orelse=[]))
+            body.extend(computed)
+            probed.extend(computed)
+            if step.name in g.thresholds:  # a borderline probe may move it across a threshold
+                probed.append(ast.If(
+                    test=ast.BoolOp(ast.And(), [ast.Compare(_load("_o"), [ast.IsNot()], [ast.Constant(None)]),
+                                                ast.Compare(ast.Constant(step.name), [ast.In()], [_load("_o")])]),
+                    body=[_assign(local, ast.Subscript(_load("_o"), ast.Constant(step.name), ast.Load()))], orelse=[]))
             names.append(step.name)
-        else:
-            body.extend(_table(step, len(tables)))
-            tables.append(step)
-            names.extend(step.outputs)
+            continue
+        table = _table(step, len(tables))
+        body.extend(table)
+        probed.extend(table)
+        tables.append(step)
+        names.extend(step.outputs)
     outcomes = [_expr(rule.when.tree) for rule in g.rules]
     values = ast.Dict([ast.Constant(n) for n in names], [_load(_local(n)) for n in names])
     rows = ast.Dict([ast.Constant(t.name) for t in tables], [_load(f"_row{i}") for i in range(len(tables))])
-    body.append(ast.Return(ast.Tuple([values, rows, ast.Tuple(outcomes, ast.Load())], ast.Load())))
-    functions: list[ast.stmt] = [_function("decide", ["v"], reading + body), _function("decide_checked", ["f", "t", "today"],
-                                                                       checking + body)]
+    returned = ast.Return(ast.Tuple([values, rows, ast.Tuple(outcomes, ast.Load())], ast.Load()))
+    body.append(returned)
+    probed.append(returned)
+    what_if = _assign("_o", ast.Call(ast.Attribute(_load("v"), "get", ast.Load()), [ast.Constant(WHAT_IF)], []))
+    functions: list[ast.stmt] = [_function("decide", ["v"], [*reading, what_if, *probed]),
+                                 _function("decide_checked", ["f", "t", "today"], checking + body)]
     module = ast.Module(body=functions, type_ignores=[])
     ast.fix_missing_locations(module)
     return compile(module, f"<guideline {g.id} plan>", "exec")
