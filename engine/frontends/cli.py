@@ -163,6 +163,14 @@ def _parser(stdout: IO[str]) -> _Parser:
                       help="fail when coverage is below N percent (implies --coverage)")
     test.add_argument("--format", choices=("text", "json", "junit"), default="text", help="output format")
     test.add_argument("-q", "--quiet", action="store_true", help="show failing cases only")
+    test.add_argument("--mutate", action="store_true",
+                      help="mutation testing: make small slips in each guideline and report those no case catches")
+    test.add_argument("--operators", metavar="NAMES",
+                      help="with --mutate: comma-separated mutation operators (default: all; see --list-operators)")
+    test.add_argument("--list-operators", action="store_true", help="list the mutation operators and exit")
+    test.add_argument("--jobs", type=int, metavar="N", help="with --mutate: processes (default: the machine's cores)")
+    test.add_argument("--min-score", type=float, metavar="N",
+                      help="with --mutate: exit 1 when a guideline's mutation score is below N percent")
     return parser
 
 
@@ -485,6 +493,13 @@ def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
 def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from engine.authoring.cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
 
+    if args.list_operators:
+        from engine.authoring.mutate import OPERATORS
+
+        stdout.write("".join(f"{name:24} {op.summary}\n" for name, op in OPERATORS.items()))
+        return EXIT_OK
+    if args.mutate:
+        return _cmd_mutate(args, stdout, stderr)
     files = find_case_files(args.paths)
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing or not files:
@@ -539,6 +554,106 @@ def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
         lines.append(f"{passed} passed, {failed} failed")
         stdout.write("\n".join(lines) + "\n")
     return EXIT_PROBLEMS if failed or low else EXIT_OK
+
+
+def _cmd_mutate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from engine.authoring.cases import GuidelineCache, find_case_files, load_cases
+    from engine.authoring.mutate import OPERATORS, default_jobs, run_mutants
+
+    operators = [o.strip() for o in args.operators.split(",") if o.strip()] if args.operators else None
+    unknown = [o for o in operators or [] if o not in OPERATORS]
+    if unknown:
+        raise _UsageError(f"guideline test: unknown mutation operator(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(OPERATORS)}")
+    if args.jobs is not None and args.jobs < 1:
+        raise _UsageError("guideline test: --jobs must be at least 1")
+    files = find_case_files(args.paths)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing or not files:
+        raise _UsageError(f"guideline test: no case files found in {', '.join(missing or args.paths)}")
+    cache = GuidelineCache()
+    by_guideline: dict[Path, list[Any]] = {}
+    for path in files:
+        for case in load_cases(path):
+            by_guideline.setdefault(case.guideline_path, []).append(case)
+    jobs = args.jobs or default_jobs()
+    reports = []
+    for gpath, cases in by_guideline.items():
+        guideline = cache.get(gpath)
+        progress = _progress_bar(stderr, _shown_path(gpath)) if stderr.isatty() else None
+        report = run_mutants(guideline, cases, operators=operators, jobs=jobs,
+                             source=gpath.read_text(encoding="utf-8"), progress=progress)
+        if progress is not None:
+            stderr.write("\n")
+        for problem in report.unmarked_reasons:
+            stderr.write(problem.format() + "\n")
+        if report.failing_cases:
+            stderr.write(f"guideline test: {len(report.failing_cases)} case(s) fail on {_shown_path(gpath)} itself "
+                         f"and cannot kill mutants: {', '.join(report.failing_cases)}\n")
+        reports.append((gpath, report))
+    low = [g for g, r in reports if args.min_score is not None and r.score < args.min_score]
+    if args.format == "json":
+        stdout.write(json.dumps({str(g): r.to_dict() for g, r in reports}, ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "junit":
+        stdout.write(_mutation_junit(reports))
+    else:
+        stdout.write("".join(_mutation_text(g, r, jobs, args.quiet) for g, r in reports))
+        if low:
+            stdout.write(f"mutation score below the minimum of {args.min_score:g}%\n")
+    return EXIT_PROBLEMS if low else EXIT_OK
+
+
+def _progress_bar(stream: IO[str], label: str) -> Any:
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} mutants")
+        stream.flush()
+    return show
+
+
+def _mutation_text(gpath: Path, report: Any, jobs: int, quiet: bool) -> str:
+    lines = [f"mutation testing of {_shown_path(gpath)}: {len(report.outcomes)} mutants, {report.cases} cases, "
+             f"{jobs} job(s), {report.seconds:.1f} s ({len(report.outcomes) / max(report.seconds, 1e-9):.1f} mutants/s)",
+             f"  killed {report.count('killed')}, survived {report.count('survived')}, "
+             f"marked equivalent {report.count('equivalent')}, did not load {report.count('not-loaded')}",
+             f"  score {report.score:.1f}% (killed / (killed + survived))"]
+    groups = (("survived", "surviving mutants (no case catches them)"), ("equivalent", "marked equivalent"),
+              ("not-loaded", "did not load (not counted)"))
+    for status, title in groups:
+        chosen = [o for o in report.outcomes if o.status == status]
+        if not chosen or (quiet and status != "survived"):
+            continue
+        lines.append(f"{title}:")
+        for o in chosen:
+            lines.append(f"  {_shown_path(Path(o.mutant.file))}:{o.mutant.line}:{o.mutant.col}: "
+                         f"[{o.mutant.operator}] {o.mutant.described}")
+            if o.nearest:
+                lines.append(f"      nearest case: {o.nearest}")
+            if o.reason:
+                lines.append(f"      {o.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def _mutation_junit(reports: list[tuple[Path, Any]]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    out = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
+    for gpath, report in reports:
+        counted = [o for o in report.outcomes if o.status in ("killed", "survived")]
+        out.append(f'  <testsuite name={quoteattr("mutants of " + str(gpath))} tests="{len(counted)}" '
+                   f'failures="{report.count("survived")}" time="{report.seconds:.3f}">')
+        for o in counted:
+            name = quoteattr(f"{o.mutant.where} [{o.mutant.operator}] {o.mutant.described}")
+            if o.status == "killed":
+                out.append(f"    <testcase classname={quoteattr(o.mutant.operator)} name={name}/>")
+            else:
+                out.append(f"    <testcase classname={quoteattr(o.mutant.operator)} name={name}>"
+                           f"<failure message={quoteattr('survived; nearest case: ' + (o.nearest or '-'))}/>"
+                           "</testcase>")
+        out.append("  </testsuite>")
+    out.append("</testsuites>")
+    return "\n".join(out) + "\n"
 
 
 def _shown_path(path: Path) -> str:

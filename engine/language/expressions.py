@@ -24,6 +24,7 @@ Unknown is ``None`` at run time:
 from __future__ import annotations
 
 import ast
+import copy
 import operator
 import warnings
 from collections.abc import Callable, Mapping
@@ -47,6 +48,7 @@ __all__ = [
     "KleeneCodegen",
     "NameInfo",
     "compile_expression",
+    "recompiled",
 ]
 
 # Node types the language accepts: ours, but never more than simpleeval's
@@ -556,6 +558,17 @@ class KleeneCodegen:
 def _comparison(op: ast.cmpop) -> Callable[[list[ast.expr]], ast.expr]:
     """Builds ``left <op> right`` from the two (bound) operands."""
     return lambda operands: ast.Compare(operands[0], [op], [operands[1]])
+
+
+def recompiled(expr: CompiledExpression, tree: ast.Expression) -> CompiledExpression:
+    """``expr`` with another tree made from its own checked nodes (a mutant, engine.authoring.mutate).
+
+    The tree must keep the nodes, names and type of the checked one: a changed
+    operator or constant, an operand dropped, a ``not`` added. Its text is the
+    tree written back (``ast.unparse``).
+    """
+    return CompiledExpression(ast.unparse(tree), tree, _codegen(copy.deepcopy(tree)), expr.names, expr.type,
+                              expr.ordered)
 
 
 def _codegen(tree: ast.Expression) -> CodeType:
