@@ -9,6 +9,7 @@ result's trace: explanations are rendered from it.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Mapping
 from itertools import compress, repeat
 from operator import is_
@@ -187,10 +188,14 @@ def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows
     threshold cost a probe.
     """
     found: list[Probe] = []
-    for name, thresholds in guideline.thresholds.items():
+    for name, tolerance, thresholds, ordered in _probe_specs(guideline):
         value = env.get(name)
-        tolerance = guideline.tolerance_of(name)
-        if tolerance is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        if type(value) is not float and type(value) is not int:
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+        # Most values are near no threshold: the nearest two (by bisection) say so.
+        at = bisect_left(ordered, value)
+        if not any(abs(value - t) <= tolerance for t in ordered[max(at - 1, 0):at + 1]):
             continue
         for threshold in thresholds:
             if abs(value - threshold) > tolerance:
@@ -201,6 +206,20 @@ def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows
                     found.append(Probe(name, value, threshold, tolerance, other, changes))
                     break
     return found
+
+
+_PROBES = IdentityCache()
+
+
+def _probe_specs(guideline: CompiledGuideline) -> list[tuple[str, float, tuple[float, ...], list[float]]]:
+    """(name, tolerance, thresholds, thresholds sorted) of each value with a tolerance (prepared once)."""
+    cached = _PROBES.get(guideline)
+    if cached is None:
+        cached = [(name, tolerance, thresholds, sorted(thresholds))
+                  for name, thresholds in guideline.thresholds.items()
+                  if (tolerance := guideline.tolerance_of(name)) is not None]
+        _PROBES.put(guideline, cached)
+    return cached  # type: ignore[return-value]
 
 
 def _across(value: float, threshold: float, tolerance: float) -> tuple[float, ...]:
