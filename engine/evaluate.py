@@ -190,9 +190,9 @@ def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows
     found: list[Probe] = []
     for name, tolerance, thresholds, ordered in _probe_specs(guideline):
         value = env.get(name)
-        if type(value) is not float and type(value) is not int:
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
+        if type(value) is not float and type(value) is not int and (
+                not isinstance(value, (int, float)) or isinstance(value, bool)):
+            continue
         # Most values are near no threshold: the nearest two (by bisection) say so.
         at = bisect_left(ordered, value)
         if not any(abs(value - t) <= tolerance for t in ordered[max(at - 1, 0):at + 1]):

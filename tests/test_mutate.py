@@ -203,3 +203,48 @@ def test_min_score_sets_the_exit_code_and_formats(cli, tmp_path: Path) -> None:
     assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "2"
     code, _, err = cli("test", str(folder), "--mutate", "--operators", "nonsense")
     assert code == 2 and "unknown mutation operator(s) nonsense" in err
+
+
+def test_exact_texts_and_schedules_are_expectations(tmp_path: Path) -> None:
+    from engine.authoring.cases import run_case
+
+    (tmp_path / "guideline.yaml").write_text(GUIDELINE.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "c.cases.yaml").write_text("""\
+guideline: guideline.yaml
+cases:
+  - id: pinned
+    story: Pinned text and schedule, one of each wrong.
+    date: "2026-11-27"
+    facts: {age: 70, flag: true, kind: a, count: 2, egfr: {value: 50, unit: mL/min}}
+    expect:
+      texts: {old-flagged: "Donner 20 mg."}
+      schedules:
+        old-flagged: [{phase: loading, doses: 4}]
+  - id: pinned-right
+    story: The same, right.
+    date: "2026-11-27"
+    facts: {age: 70, flag: true, kind: a, count: 2, egfr: {value: 50, unit: mL/min}}
+    expect:
+      texts: {old-flagged: "Donner 20 mg (sorte a)."}
+      schedules:
+        old-flagged: [{phase: loading, doses: 3, amount: 2.5}]
+""", encoding="utf-8")
+    wrong, right = load_cases(tmp_path / "c.cases.yaml")
+    g = engine.load(tmp_path / "guideline.yaml")
+    failures = run_case(wrong, g).failures
+    assert failures == (
+        f"{tmp_path / 'c.cases.yaml'}:8:28: text of 'old-flagged': expected 'Donner 20 mg.', "
+        "got 'Donner 20 mg (sorte a).'",
+        f"{tmp_path / 'c.cases.yaml'}:10:23: schedule of 'old-flagged', phase 1: doses expected 4, got 3",
+    )
+    assert run_case(right, g).passed
+
+
+def test_the_shipped_text_pins_are_up_to_date() -> None:
+    import subprocess
+    import sys
+
+    root = HERE.parent.parent
+    run = subprocess.run([sys.executable, str(root / "tools" / "pin_texts.py"), str(root / "guidelines" / "bone-metastases"),
+                          "--check"], capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr

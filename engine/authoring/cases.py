@@ -204,6 +204,25 @@ def run_case(case: Case, guideline: Guideline) -> CaseOutcome:
             if fragment not in texts.get(rec, ""):
                 fails.append(f"{case.where('expect', 'text_contains', rec)}: text of '{rec}' should contain "
                              f"{fragment!r}, got {texts.get(rec, '(not made)')!r}")
+    for rec, wanted_text in (expect.get("texts") or {}).items():
+        if texts.get(rec) != wanted_text:
+            fails.append(f"{case.where('expect', 'texts', rec)}: text of '{rec}': expected {wanted_text!r}, "
+                         f"got {texts.get(rec, '(not made)')!r}")
+    schedules = {r.id: r.schedule for r in result.recommendations}
+    for rec, phases in (expect.get("schedules") or {}).items():
+        got_phases = schedules.get(rec)
+        if got_phases is None:
+            fails.append(f"{case.where('expect', 'schedules', rec)}: recommendation '{rec}' was not made")
+            continue
+        if len(got_phases) != len(phases):
+            fails.append(f"{case.where('expect', 'schedules', rec)}: schedule of '{rec}': expected {len(phases)} "
+                         f"phase(s), got {len(got_phases)}")
+            continue
+        for n, (wanted_phase, got_phase) in enumerate(zip(phases, got_phases, strict=True)):
+            for key, wanted in wanted_phase.items():
+                if not _same(wanted, got_phase.get(key)):
+                    fails.append(f"{case.where('expect', 'schedules', rec, n)}: schedule of '{rec}', phase {n + 1}: "
+                                 f"{key} expected {wanted!r}, got {got_phase.get(key)!r}")
     doses = {r.id: r.dose for r in result.recommendations}
     for rec, fields in (expect.get("doses") or {}).items():
         dose = doses.get(rec) or {}

@@ -16,6 +16,9 @@ guideline with a comment, reason required::
 
     when: x < 30  # mutate: equivalent compare-swap -- x is a whole number of days
 
+Quoted words narrow a mark to the mutants whose description contains them
+(``bound-step "low bound 0"``).
+
 It is then listed apart and left out of the score.
 """
 
@@ -744,17 +747,32 @@ class _NotLoaded(Exception):
 
 # --- equivalent-mutant marks ---------------------------------------------------------------
 
-_MARK = re.compile(r"#\s*mutate:\s*equivalent\s+([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)\s*(?:--\s*(\S.*))?$")
+# `# mutate: equivalent OPERATOR ["words of the mutation"], ... -- reason`: the quoted
+# words, when given, narrow the mark to the mutants whose description contains them.
+_ITEM = r'[a-z0-9-]+(?:\s+"[^"]*")?'
+_MARK = re.compile(r"#\s*mutate:\s*equivalent\s+(" + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*)\s*(?:--\s*(\S.*))?$")
+_MARKED = re.compile(r'([a-z0-9-]+)(?:\s+"([^"]*)")?')
+
+Marks = dict[int, tuple[tuple[tuple[str, str], ...], "str | None"]]
 
 
-def equivalent_marks(source: str) -> dict[int, tuple[frozenset[str], str | None]]:
-    """Line -> (operators marked equivalent there, the reason given or None)."""
-    marks: dict[int, tuple[frozenset[str], str | None]] = {}
+def equivalent_marks(source: str) -> Marks:
+    """Line -> ((operator, words the description must contain, "" for any), ...), and the reason or None."""
+    marks: Marks = {}
     for number, line in enumerate(source.splitlines(), start=1):
         match = _MARK.search(line)
         if match:
-            marks[number] = (frozenset(x.strip() for x in match.group(1).split(",")), match.group(2))
+            items = tuple((m.group(1), m.group(2) or "") for m in _MARKED.finditer(match.group(1)))
+            marks[number] = (items, match.group(2))
     return marks
+
+
+def _marked(mutant: Mutant, marks: Marks) -> str | None:
+    """The reason ``mutant`` is marked equivalent, or None (a mark without a reason marks nothing)."""
+    mark = marks.get(mutant.line)
+    if mark is None or not mark[1]:
+        return None
+    return mark[1] if any(op == mutant.operator and words in mutant.described for op, words in mark[0]) else None
 
 
 # --- running -------------------------------------------------------------------------------
@@ -869,9 +887,9 @@ def run_mutants(guideline: Guideline, cases: list[Case], *, operators: Sequence[
     outcomes: dict[int, MutantOutcome] = {}
     todo: list[int] = []
     for i, mutant in enumerate(made):
-        mark = marks.get(mutant.line)
-        if mark is not None and mutant.operator in mark[0] and mark[1]:
-            outcomes[i] = MutantOutcome(mutant, "equivalent", reason=mark[1])
+        reason = _marked(mutant, marks)
+        if reason is not None:
+            outcomes[i] = MutantOutcome(mutant, "equivalent", reason=reason)
         else:
             todo.append(i)
     # Only the cases that pass on the guideline itself can kill a mutant.
