@@ -52,6 +52,19 @@ class Diagnostic:
     path: str = ""
     hint: str = ""
     source_line: str = field(default="", compare=False)
+    source_col: int = field(default=0, compare=False, repr=False)  # the caret's column in source_line (0: col)
+
+    def __post_init__(self) -> None:
+        # Quote a window around the column, not a whole (possibly megabyte-long) line.
+        text = self.source_line
+        if len(text) > QUOTE_CHARS:
+            at = max(self.col - 1, 0)
+            start = max(0, min(at - QUOTE_CHARS // 2, len(text) - QUOTE_CHARS))
+            window = text[start:start + QUOTE_CHARS]
+            prefix = "…" if start > 0 else ""
+            suffix = "…" if start + QUOTE_CHARS < len(text) else ""
+            object.__setattr__(self, "source_line", prefix + window + suffix)
+            object.__setattr__(self, "source_col", at - start + len(prefix) + 1)
 
     def location(self) -> str:
         """``file:line:col`` (line and col left out when unknown)."""
@@ -63,7 +76,7 @@ class Diagnostic:
         """Render the one way diagnostics are shown everywhere."""
         text = f"{self.location()}: {self.severity}: {self.code}: {self.message}"
         if show_source and self.source_line:
-            caret = " " * max(self.col - 1, 0) + "^"
+            caret = " " * max((self.source_col or self.col) - 1, 0) + "^"
             text += f"\n    {self.source_line}\n    {caret}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
@@ -84,6 +97,9 @@ class Diagnostic:
 
     def __str__(self) -> str:
         return self.format(show_source=False)
+
+
+QUOTE_CHARS = 160  # how much of a source line a diagnostic quotes (a window around its column)
 
 
 class EngineError(Exception):

@@ -9,6 +9,7 @@ result's trace: explanations are rendered from it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from bisect import bisect_left
 from collections.abc import Mapping
 from itertools import compress, repeat
@@ -91,7 +92,7 @@ def _run_steps(guideline: CompiledGuideline, env: dict[str, Any], override: Mapp
         if isinstance(step, DerivedSpec):
             value = _run(step.expr, env, step.where)
             if step.numeric:
-                value = settle(value, step.decimals)
+                value = _settled(step, value)
             if override and step.name in override:
                 value = override[step.name]
             env[step.name] = value
@@ -173,6 +174,19 @@ def evaluate(
     probes = borderline_probes(guideline, env, rows, outcomes, plan) if guideline.thresholds else ()
     return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, tuple(outcomes),
                        tuple(make_borderline(explainer, p) for p in probes))
+
+
+def _settled(step: DerivedSpec, value: Any) -> Any:
+    """A computed number as decisions read it (engine.language.units.settle), finite or a failure naming it."""
+    try:
+        value = settle(value, step.decimals)
+    except (OverflowError, ValueError) as exc:
+        raise _Failure(step.where, f"'{step.name}' = '{step.expr.text.strip()}' cannot be rounded: {exc}") from None
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+            type(value) is int and not -1e308 < value < 1e308):
+        shown = value if isinstance(value, float) else "a whole number beyond 1e308"
+        raise _Failure(step.where, f"'{step.name}' = '{step.expr.text.strip()}' gave {shown}, not a finite number")
+    return value
 
 
 def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any],

@@ -65,6 +65,12 @@ def validate_facts(
     """Canonical value of every declared fact (None when unknown), or raise FactsError."""
     problems: list[Diagnostic] = []
     file = doc.file if doc else "<facts>"
+    counts: dict[str, int] = {}
+
+    def listed(code: str) -> bool:
+        """Count one more problem of this kind; False once MAX_LISTED of them are listed (the rest are counted)."""
+        counts[code] = counts.get(code, 0) + 1
+        return counts[code] <= MAX_LISTED
 
     def problem(path: tuple[Any, ...], code: str, message: str, hint: str = "", key: bool = False) -> None:
         if doc is not None:
@@ -83,17 +89,24 @@ def validate_facts(
     for name, raw in facts.items():
         spec = guideline.facts.get(name) if isinstance(name, str) else None
         if spec is None:
-            problem((name,), "facts.unknown-name", f"unknown fact '{name}'",
-                    did_you_mean(name, guideline.facts, "see the facts declared by the guideline"), key=True)
+            if listed("facts.unknown-name"):
+                shown = name if len(str(name)) <= 60 else f"{str(name)[:60]}…"
+                problem((name,), "facts.unknown-name", f"unknown fact '{shown}'",
+                        did_you_mean(name, guideline.facts, "see the facts declared by the guideline"), key=True)
             continue
         if raw is None:
             continue
         result = _check(spec, raw, on, guideline.languages[0])
-        if isinstance(result, str):
+        if isinstance(result, str):  # at most one per declared fact: never more than the guideline declares
             problem((name,), "facts.invalid", f"{name}: {result}", _hint(spec))
             continue
         values[name] = result.value
         given[name] = result
+    for code, count in counts.items():
+        if count > MAX_LISTED:
+            last = max((p.line for p in problems), default=0)  # listed after the others
+            problems.append(Diagnostic(file, last, 0, code, f"…and {count - MAX_LISTED} more unknown facts",
+                                       path="(more unknown facts)"))
     if problems:
         raise FactsError(problems)
     return values, given
@@ -110,11 +123,17 @@ def _hint(spec: FactSpec) -> str:
     return f"expected a {spec.type}"
 
 
+MAX_LISTED = 20  # unknown fact names listed in full; the rest are counted in one line
+MAX_FACT_INT = 10**15  # whole numbers beyond this are refused (no clinical value comes near; floats cannot hold them)
+
+
 def _number(raw: Any) -> float | int | str:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return f"expected a number, got {_shown(raw)}"
     if isinstance(raw, float) and not math.isfinite(raw):
         return "not a finite number"
+    if isinstance(raw, int) and abs(raw) > MAX_FACT_INT:
+        return f"a whole number above {MAX_FACT_INT:.0e} in size is not accepted"
     return raw
 
 

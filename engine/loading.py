@@ -15,6 +15,7 @@ data here rather than by PyYAML's constructors, so that:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,7 @@ _ALLOWED_TAGS = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ}
 _REFUSED = "tag:guideline-engine,2026:refused"
 
 _INT_RE = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+MAX_INT_DIGITS = 15  # a whole number in a file has at most this many digits (facts refuse beyond 1e15 too)
 # A float needs a dot or an exponent; its integer part has no leading zero.
 _FLOAT_RE = re.compile(
     r"^[-+]?(?:(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
@@ -371,11 +373,22 @@ class _Builder:
             if tag == INT:
                 if not _INT_RE.match(value):
                     raise ValueError
+                if len(value.lstrip("+-")) > MAX_INT_DIGITS:
+                    self._problem(node, "yaml.number-range", f"{value[:20]}... has more than {MAX_INT_DIGITS} digits",
+                                  "no value of a guideline or a patient comes near; quote it if it is text", path=path)
+                    self.doc.refused.add(path)
+                    return None
                 return int(value)
             if tag == FLOAT:
                 if not _FLOAT_RE.match(value):
                     raise ValueError
-                return float(value)
+                number = float(value)
+                if not math.isfinite(number):
+                    self._problem(node, "yaml.number-range", f"{value} is beyond the largest number (about 1.8e308)",
+                                  path=path)
+                    self.doc.refused.add(path)
+                    return None
+                return number
         except ValueError:
             self._problem(node, "yaml.value", f"'{value}' is not a valid {tag.rsplit(':', 1)[-1]}",
                           path=path)

@@ -22,6 +22,7 @@ import ast
 import copy
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 from types import CodeType
 from typing import Any, cast
@@ -41,7 +42,13 @@ WHAT_IF = " what-if"
 PlanFunction = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any], tuple[Any, ...]]]
 
 
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+
+
 def _local(name: str) -> str:
+    """The generated local for a guideline name; the name is checked again here, whatever the schema let in."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"{name!r} is not a guideline name")
     return "n_" + name
 
 
@@ -163,9 +170,10 @@ def _helpers(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]]
     cached, see engine.bytecode) can run without generating it again.
     """
     helpers: dict[str, Any] = {
-        "_denoise": denoise, "_round_half_up": round_half_up, "_fact_names": frozenset(g.facts), "_Slow": Slow,
-        "_type": type, "_int": int, "_float": float, "_str": str, "_listed": _listed, "_dict": dict, "_len": len,
-        "_fromisoformat": dt.date.fromisoformat, "ValueError": ValueError}
+        "_denoise": denoise, "_round_half_up": round_half_up, "_NotFinite": _NotFinite,
+        "_fact_names": frozenset(g.facts), "_Slow": Slow, "_type": type, "_int": int, "_float": float, "_str": str,
+        "_listed": _listed, "_dict": dict, "_len": len, "_fromisoformat": dt.date.fromisoformat,
+        "ValueError": ValueError}
     for i, spec in enumerate(g.facts.values()):
         if spec.type == "list":
             helpers[f"_allowed{i}"] = frozenset(spec.values)
@@ -272,6 +280,29 @@ else:
 _DATE_ANY = _DATE.replace("    if LOCAL.toordinal() > t:  # a date in the future\n        raise _Slow()\n", "")
 
 
+# A computed number settled as the reference's settle() does; a value that is not
+# finite (or an integer beyond float range) makes the plan fail, and the reference
+# path then names the expression (engine.evaluate._settled).
+_SETTLE = """
+if _type(LOCAL) is _float:
+    if LOCAL - LOCAL != 0:
+        raise _NotFinite()
+    LOCAL = _denoise(LOCAL)
+elif _type(LOCAL) is _int and not -1e308 < LOCAL < 1e308:
+    raise _NotFinite()
+"""
+_ROUND = """
+if LOCAL is not None:
+    LOCAL = _round_half_up(LOCAL, DECIMALS)
+    if LOCAL - LOCAL != 0:
+        raise _NotFinite()
+"""
+
+
+class _NotFinite(OverflowError):
+    """A derived number that is not finite (the plan stops; the reference path reports it)."""
+
+
 class _Fill(ast.NodeTransformer):
     """A template's placeholders replaced: names by local names, constants by values, CONVERT by statements."""
 
@@ -352,12 +383,9 @@ def _plan_code(g: CompiledGuideline) -> CodeType:
             computed = [_assign(local, _expr(step.expr.tree))]
             if step.numeric:  # noise removed (and rounded when declared), as the reference's settle() does
                 if step.decimals is None:  # denoise() changes floats only: no call for the others
-                    test: ast.expr = ast.Compare(ast.Call(_load("_type"), [_load(local)], []), [ast.Is()], [_load("_float")])
-                    call = ast.Call(_load("_denoise"), [_load(local)], [])
+                    computed.extend(_template(_SETTLE, local=local))
                 else:
-                    test = ast.Compare(_load(local), [ast.IsNot()], [ast.Constant(None)])
-                    call = ast.Call(_load("_round_half_up"), [_load(local), ast.Constant(step.decimals)], [])
-                computed.append(ast.If(test=test, body=[_assign(local, call)], orelse=[]))
+                    computed.extend(_template(_ROUND, local=local, DECIMALS=step.decimals))
             body.extend(computed)
             probed.extend(computed)
             if step.name in g.thresholds:  # a borderline probe may move it across a threshold

@@ -18,6 +18,7 @@ string constants, names only as ``d_``/``v_``-prefixed locals and dict keys.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,13 @@ class ExplainEntry:
     json: bool = False  # the value needs converting to JSON (a date, a list)
 
 
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
+
+
 def _name(prefix: str, name: str) -> str:
+    """A generated local for a guideline name; the name is checked again here, whatever the schema let in."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"{name!r} is not a guideline name")
     return prefix + name
 
 

@@ -25,7 +25,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import io
+import math
 import operator
+import re
+import tokenize
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -193,12 +197,37 @@ def compile_expression(
         return None, [ExprProblem("expr.not-allowed",
                                   f"{_NODE_WORDS.get(kind, kind)} is not allowed: an expression computes a value",
                                   1 + indent)]
+    written = _written_problems(source)
+    if written:
+        return None, written
     tree = ast.Expression(body=stmt.value)
     checker = _Checker(scope, indent, limits)
     kind = checker.check_root(tree, expect)
     if checker.problems:
         return None, checker.problems
     return CompiledExpression(text, tree, _codegen(tree), _names(tree), kind, _ordered_names(tree)), []
+
+
+# Numbers are written in plain decimal, as in the guideline file itself (engine.loading).
+_DECIMAL = re.compile(r"^(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+
+
+def _written_problems(source: str) -> list[ExprProblem]:
+    """What Python's parser accepts but a reader could misread: comments, numbers not in plain decimal."""
+    problems: list[ExprProblem] = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return problems  # the parser has accepted it: what it refuses it reports itself
+    for token in tokens:
+        col = token.start[1] + 1
+        if token.type == tokenize.COMMENT:
+            problems.append(ExprProblem("expr.comment", "'#' starts a comment: the rest of the expression would be "
+                                        "ignored", col, hint="remove it, or write the condition in full"))
+        elif token.type == tokenize.NUMBER and not _DECIMAL.match(token.string):
+            problems.append(ExprProblem("expr.number-form", f"the number {token.string!r} is not written in plain "
+                                        "decimal", col, hint="write it as 31, 1000 or 0.5 (no 0x, 0o, 0b, _ or j)"))
+    return problems
 
 
 # --- checking ----------------------------------------------------------------
@@ -252,6 +281,9 @@ class _Checker:
         if isinstance(value, (int, float)):
             if isinstance(value, int) and abs(value) > 10**15:
                 return self.problem(node, "expr.too-large", "this number is too large")
+            if isinstance(value, float) and not math.isfinite(value):
+                return self.problem(node, "expr.too-large", "this number is too large (it is not a finite number)",
+                                    "numbers in conditions stay below about 1.8e308")
             return "number"
         if isinstance(value, str):
             return "text"

@@ -51,12 +51,18 @@ def _abs(value: Any) -> Any:
     return None if value is None else abs(value)
 
 
+MAX_ROUND_DIGITS = 15  # round()'s decimals, either way: a huge count would compute 10 ** decimals
+
+
 def _round(value: Any, decimals: Any = 0) -> Any:
     if value is None or decimals is None:
         return None
     from engine.language.units import round_half_up
 
-    return round_half_up(value, int(decimals))
+    digits = int(decimals)
+    if abs(digits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"round takes between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS} decimals, not {digits}")
+    return round_half_up(value, digits)
 
 
 def _add_days(day: Date | None, n: Any) -> Date | None:

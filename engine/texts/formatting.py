@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.texts.words import UNKNOWN_WORD
 
-__all__ = ["UNKNOWN_WORD", "fold_line", "format_date", "format_number", "localized", "tidy_text"]
+__all__ = ["MAX_DECIMALS", "UNKNOWN_WORD", "fold_line", "format_date", "format_number", "localized", "tidy_text"]
 
 
 
@@ -32,6 +32,8 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
     This runs for most numbers of most texts: the common case (no grouping)
     returns early.
     """
+    if decimals is not None and not (isinstance(decimals, int) and 0 <= decimals <= MAX_DECIMALS):
+        raise ValueError(f"a number is shown with 0 to {MAX_DECIMALS} decimals, not {decimals!r}")
     kind = type(value)
     if kind is float:
         if decimals is None:  # up to six decimals, without trailing zeros (3.5, 4, 0.333333)
@@ -64,6 +66,7 @@ def format_number(value: Any, lang: str, decimals: int | None = None) -> str:
 
 
 _SPECS = tuple(f".{d}f" for d in range(7))
+MAX_DECIMALS = 20  # decimals a number may be shown with (num filter, display_decimals)
 
 
 def format_date(value: Any, lang: str) -> str:

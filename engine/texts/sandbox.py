@@ -11,6 +11,8 @@ pay for importing it.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -40,15 +42,81 @@ __all__ = [
 
 _MAX_PRODUCT_CHARS = 100_000
 _MAX_EXPONENT = 100
+MAX_FIELD_WIDTH = 1_000  # a width or precision in a %-format, or a str.ljust/center/zfill width
+MAX_ROUND_DIGITS = 15  # the round filter's precision, either way
+# A %-format field: its width and precision (digits or *).
+_PRINTF_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[a-zA-Z%]")
+_PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill"})
+
+
+def _check_printf(text: str) -> None:
+    """Refuse a %-format whose fields could build a huge string (before it is built)."""
+    for match in _PRINTF_FIELD.finditer(text):
+        for part in match.groups():
+            if part == "*" or (part is not None and int(part) > MAX_FIELD_WIDTH):
+                raise SecurityError(f"a %-format width or precision above {MAX_FIELD_WIDTH} is not allowed")
+
+
+def _check_str_call(method: str, text: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a str method call whose result could be huge, before it runs."""
+    if method in ("format", "format_map"):
+        raise SecurityError("str.format is not allowed in texts: write the words around {{ value | num }}")
+    if method in _PADDING_METHODS:
+        width = args[0] if args else kwargs.get("width", 0)
+        if isinstance(width, int) and width > MAX_FIELD_WIDTH:
+            raise SecurityError(f"{method} with a width above {MAX_FIELD_WIDTH} is not allowed")
+    elif method == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(size, int) and size > 100:
+            raise SecurityError("expandtabs with a tab size above 100 is not allowed")
+    elif method == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        count = text.count(args[0]) if args[0] else len(text) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            count = min(count, args[2])
+        if len(text) + count * len(args[1]) > _MAX_PRODUCT_CHARS:
+            raise SecurityError(f"this replace would build more than {_MAX_PRODUCT_CHARS} characters")
+
+
+def _bounded_round(value: Any, precision: Any = 0, method: str = "common") -> Any:
+    """Jinja's round filter, with the precision bounded (a huge one computes 10 ** precision)."""
+    if not isinstance(precision, int) or isinstance(precision, bool) or abs(precision) > MAX_ROUND_DIGITS:
+        raise SecurityError(f"round takes a whole number of digits between -{MAX_ROUND_DIGITS} and {MAX_ROUND_DIGITS}")
+    if method not in ("common", "ceil", "floor"):
+        raise SecurityError("round's method is common, ceil or floor")
+    if method == "common":
+        return round(value, precision)
+    scale = 10**precision
+    return (math.ceil if method == "ceil" else math.floor)(value * scale) / scale
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, with '*' and '**' bounded so a template cannot
-    allocate a gigabyte string or compute 9**9**9."""
+    """Jinja's immutable sandbox, with everything that could build a huge value or
+    loop for long bounded before it runs: '*' and '**' (no gigabyte string, no
+    9**9**9), '%'-formats (widths and precisions), the str methods that pad or
+    replace, str.format (refused), the round filter's precision."""
 
-    intercepted_binops = frozenset(["*", "**"])
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = getattr(__obj, "__self__", None)
+        if type(owner) is str:
+            _check_str_call(getattr(__obj, "__name__", ""), owner, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """str.format and str.format_map, refused (a field width builds any size of string)."""
+        if getattr(value, "__name__", None) in ("format", "format_map") and isinstance(
+                getattr(value, "__self__", None), str):
+            def refused(*_: Any, **__: Any) -> str:
+                raise SecurityError("str.format is not allowed in texts: write the words around {{ value | num }}")
+            return refused
+        return None
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%":
+            if isinstance(left, str):
+                _check_printf(left)
+            return left % right
         if operator == "**":
             if isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
                 raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
@@ -74,6 +142,7 @@ def environment(lang: str) -> ImmutableSandboxedEnvironment:
     )
     env.filters["num"] = lambda v, decimals=None: format_number(v, lang, decimals)
     env.filters["date"] = lambda v: format_date(v, lang)
+    env.filters["round"] = _bounded_round
     # Only our own filters and a few harmless built-ins: nothing that reaches
     # attributes by name (attr, map with attribute=) or formats arbitrary objects.
     keep = {"num", "date", "default", "lower", "upper", "capitalize", "join", "length", "round", "abs", "int", "float",
@@ -193,6 +262,9 @@ def check_text(
         tree = env.parse(text)
     except TemplateSyntaxError as exc:
         return None, [TemplateProblem("template.syntax", f"template syntax error: {exc.message}", exc.lineno or 1)]
+    except (ValueError, OverflowError, RecursionError, MemoryError) as exc:  # e.g. a 5 000-digit number
+        return None, [TemplateProblem("template.too-large", f"the text cannot be read: {type(exc).__name__}: "
+                                      f"{str(exc)[:120]}", 1, "numbers in texts stay below 4 300 digits")]
     problems: list[TemplateProblem] = []
     # Jinja resolves `self` (the template reference) itself, so meta does not
     # report it; it is no guideline name, and is refused like any unknown one.

@@ -113,7 +113,7 @@ def test_template_injection_is_refused_at_load(payload: str, code: str) -> None:
 
 
 @pytest.mark.parametrize("payload, message", [
-    ("{{ '{0.__class__}'.format(x) }}", "template refused by the sandbox: access to attribute '__class__'"),
+    ("{{ '{0.__class__}'.format(x) }}", "template refused by the sandbox: str.format is not allowed in texts"),
     ("{{ 'a' * 1000000000 }}", "repeating a value 1000000000 times would exceed 100000 characters"),
     ("{{ 'ab' * 60000 }}", "would exceed"),
     ("{{ 9 ** 1000 }}", "exponent 1000 is larger than 100"),
