@@ -162,8 +162,10 @@ def evaluate(
     well-formed facts; anything else goes through the full validation.
     """
     env, rows, outcomes, given = decide_facts(guideline, facts, on, plan, checked_plan, doc=doc)
-    # On the fast path how each fact was given (its unit) is worked out only if an explanation needs it.
-    explainer = Explainer(guideline, env, given, rows, lang, facts=facts, on=on, sources=sources)
+    # On the fast path how each fact was given (its unit) is worked out only if an explanation
+    # needs it, from a copy of the quantities taken now: the caller may change its facts later.
+    explainer = Explainer(guideline, env, given, rows, lang, facts=_quantities_as_given(guideline, facts, given),
+                          on=on, sources=dict(sources) if sources else None)
     recommendations: list[Recommendation] = []
     # The rules whose outcome *is* True (not merely truthy), picked in C: most rules do not fire.
     for condition, ordered, makers in compress(_makers(guideline, lang), map(is_, outcomes, _ALWAYS_TRUE)):
@@ -187,6 +189,25 @@ def _settled(step: DerivedSpec, value: Any) -> Any:
         shown = value if isinstance(value, float) else "a whole number beyond 1e308"
         raise _Failure(step.where, f"'{step.name}' = '{step.expr.text.strip()}' gave {shown}, not a finite number")
     return value
+
+
+_QUANTITIES = IdentityCache()
+
+
+def _quantities_as_given(guideline: CompiledGuideline, facts: Any, given: Any) -> dict[str, Any] | None:
+    """The quantity facts as the caller gave them, copied (None when the full validation already said how)."""
+    if given is not None or not isinstance(facts, Mapping):
+        return None
+    names = _QUANTITIES.get(guideline)
+    if names is None:
+        names = tuple(n for n, spec in guideline.facts.items() if spec.units is not None)
+        _QUANTITIES.put(guideline, names)
+    out: dict[str, Any] = {}
+    for name in names:  # type: ignore[attr-defined]
+        raw = facts.get(name)
+        if raw is not None:
+            out[name] = dict(raw) if type(raw) is dict else raw
+    return out
 
 
 def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any],

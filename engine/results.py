@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from engine.explain import Explained, Explainer
@@ -171,13 +172,14 @@ class Result:
     @property
     def trace(self) -> Mapping[str, Any]:
         """Every fact, derived value and table output by name, as evaluated (None when unknown)."""
-        return self._explainer.env if self._explainer is not None else {}
+        return MappingProxyType(self._explainer.env) if self._explainer is not None else MappingProxyType({})
 
     @cached_property
     def rules(self) -> Mapping[str, str]:
         """Rule id -> "fired", "not-fired" or "undetermined"."""
         rules = self._guideline.rules if self._guideline is not None else ()
-        return dict(zip((rule.id for rule in rules), map(_OUTCOME_NAMES.__getitem__, self._outcomes), strict=True))
+        return FrozenDict(zip((rule.id for rule in rules), map(_OUTCOME_NAMES.__getitem__, self._outcomes),
+                              strict=True))
 
     @cached_property
     def undetermined(self) -> tuple[Undetermined, ...]:
@@ -292,7 +294,8 @@ def make_result(guideline: CompiledGuideline, on: dt.date, lang: str, recommenda
     result = object.__new__(Result)
     result.__dict__.update(
         guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
-        recommendations=recommendations, tables=rows, borderline=borderline, result_version=RESULT_VERSION,
+        recommendations=recommendations, tables=FrozenDict(rows), borderline=borderline,
+        result_version=RESULT_VERSION,
         _guideline=guideline, _explainer=explainer, _outcomes=outcomes)
     return result
 

@@ -200,3 +200,39 @@ def test_a_pickled_guideline_keeps_its_generic_table_matchers() -> None:
         assert first.tables == second.tables
         assert [r.text for r in first.recommendations] == [r.text for r in second.recommendations]
     assert again.evaluate({"v": 10, "s": "low"}, on=DAY).tables == {"t": "a,b"}
+
+
+def test_the_cache_folder_is_private_and_entries_are_authenticated(tmp_path, capsys) -> None:
+    import os
+    import pickle
+    import stat
+
+    folder = tmp_path / "cache"
+    engine.load(SHIPPED, cache_dir=folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "key").stat().st_mode) == 0o600
+    [entry] = folder.glob("*.pickle")
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+    # A planted entry (right format, a pickle that would run code, no valid HMAC) is ignored.
+    marker = tmp_path / "ran"
+
+    class Planted:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    entry.write_bytes(_FORMAT + b"\0" * 32 + pickle.dumps(Planted()))
+    g = engine.load(SHIPPED, cache_dir=folder)
+    assert not marker.exists()
+    assert g.evaluate(baseline_facts(), on=DAY).recommendation_ids()
+    # A folder others can write is not used, and the user is told once.
+    os.chmod(folder, 0o777)
+    engine.load(SHIPPED, cache_dir=folder)
+    engine.load(SHIPPED, cache_dir=folder)
+    err = capsys.readouterr().err
+    assert err.count("is not used: it must belong to you and be writable by you alone") == 1
+    os.chmod(folder, 0o700)
+    os.chmod(folder / "key", 0o644)  # a key others can read is not a secret
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.pickle")}
+    engine.load(SHIPPED, cache_dir=folder)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.pickle")} == before
+    assert "key is not used" in capsys.readouterr().err

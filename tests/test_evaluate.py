@@ -154,3 +154,18 @@ def test_why_lists_values_not_the_functions_a_condition_calls(shipped) -> None:
     facts = {**baseline_facts(), "vitamin_d_25oh": None}
     rec = next(r for r in shipped.evaluate(facts, on=DAY).recommendations if r.id == "measure-vitamin-d")
     assert [v.name for v in rec.why.values] == ["bone_metastases", "vitamin_d_25oh"]  # not "known"
+
+
+def test_a_result_does_not_read_the_callers_facts_later_and_is_read_only(shipped) -> None:
+    facts = {**baseline_facts(), "vitamin_d_25oh": {"value": 50, "unit": "nmol/L"}}
+    for _ in range(4):  # the value-by-value path, then the generated one
+        result = shipped.evaluate(facts, on=DAY)
+        shown = result.to_dict()["values"]["vitamin_d_25oh"]["display"]
+        facts["vitamin_d_25oh"]["unit"] = "no such unit"  # the caller changes its data afterwards
+        facts["vitamin_d_25oh"]["value"] = "garbage"
+        assert result.values["vitamin_d_25oh"].display == shown == "50 nmol/L (= 20 ng/mL)"
+        assert result.to_dict()["values"]["vitamin_d_25oh"]["display"] == shown
+        facts["vitamin_d_25oh"] = {"value": 50, "unit": "nmol/L"}
+    for mapping in (result.tables, result.rules, result.trace):
+        with pytest.raises(TypeError):
+            mapping["anything"] = 1  # type: ignore[index]
