@@ -15,6 +15,7 @@ Two branches under one root:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,9 @@ class Diagnostic:
     def __post_init__(self) -> None:
         # Quote a window around the column, not a whole (possibly megabyte-long) line.
         text = self.source_line
+        if _UNSEEN.search(text):  # quoted, a reordering or hidden character would act on the terminal
+            text = _UNSEEN.sub("\ufffd", text)
+            object.__setattr__(self, "source_line", text)
         if len(text) > QUOTE_CHARS:
             at = max(self.col - 1, 0)
             start = max(0, min(at - QUOTE_CHARS // 2, len(text) - QUOTE_CHARS))
@@ -100,6 +104,7 @@ class Diagnostic:
 
 
 QUOTE_CHARS = 160  # how much of a source line a diagnostic quotes (a window around its column)
+_UNSEEN = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class EngineError(Exception):

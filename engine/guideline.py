@@ -17,7 +17,7 @@ from typing import Any
 from engine import bytecode
 from engine.accel.codegen import build_plans
 from engine.compile import compile_document
-from engine.errors import Diagnostic, GuidelineError
+from engine.errors import Diagnostic, EvaluationError, GuidelineError
 from engine.evaluate import decide_facts, evaluate, match_table
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.loading import Document, parse_yaml, read_source
@@ -118,9 +118,12 @@ class Guideline:
         language = lang or self._compiled.languages[0]
         if language not in self._compiled.languages:
             raise ValueError(f"language '{language}' is not one of {', '.join(self._compiled.languages)}")
-        return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
-                        max_output_chars=self._limits.max_output_chars, plan=self._plan,
-                        checked_plan=self._checked_plan, sources=sources)
+        try:
+            return evaluate(self._compiled, facts, on or dt.date.today(), language, doc=_doc,
+                            max_output_chars=self._limits.max_output_chars, plan=self._plan,
+                            checked_plan=self._checked_plan, sources=sources)
+        except (RecursionError, MemoryError) as exc:
+            raise EvaluationError([_exhausted(_doc.file if _doc is not None else "<facts>", exc)]) from None
 
     def decide(self, facts: Mapping[str, Any], *, on: dt.date | None = None) -> Decisions:
         """Decisions only, without texts or explanations: the fast path for audits and batches.
@@ -128,7 +131,10 @@ class Guideline:
         Facts are validated exactly as by :meth:`evaluate`.
         """
         day = on or dt.date.today()
-        env, rows, outcomes, _ = decide_facts(self._compiled, facts, day, self._plan, self._checked_plan)
+        try:
+            env, rows, outcomes, _ = decide_facts(self._compiled, facts, day, self._plan, self._checked_plan)
+        except (RecursionError, MemoryError) as exc:
+            raise EvaluationError([_exhausted("<facts>", exc)]) from None
         return Decisions(env, rows, self._rule_ids, outcomes)
 
     def evaluate_many(self, patients: Iterable[Mapping[str, Any]], *, on: dt.date | None = None,
@@ -150,8 +156,18 @@ def _match_outputs(table: Any, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], 
 
 def check_text(text: str, file: str, limits: Limits = DEFAULT_LIMITS) -> tuple[CompiledGuideline | None, list[Diagnostic]]:
     """Run load, validate and compile on ``text``; return the guideline or every problem."""
-    _, compiled, problems = run_pipeline(text, file, limits)
+    try:
+        _, compiled, problems = run_pipeline(text, file, limits)
+    except (RecursionError, MemoryError) as exc:
+        return None, [_exhausted(file, exc)]
     return compiled, problems
+
+
+def _exhausted(file: str, exc: BaseException) -> Diagnostic:
+    """A RecursionError or MemoryError as a diagnostic: the input asked for more than the machine gives."""
+    what = "nested too deeply" if isinstance(exc, RecursionError) else "too large for the memory available"
+    return Diagnostic(file, 0, 0, "resource.exhausted", f"the input is {what} to process",
+                      hint="simplify it, or split it into smaller parts")
 
 
 def run_pipeline(text: str, file: str, limits: Limits = DEFAULT_LIMITS

@@ -133,6 +133,17 @@ _ALLOWED_TAGS = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ}
 # Stands in for a refused alias, so later stages know not to report it again.
 _REFUSED = "tag:guideline-engine,2026:refused"
 
+# Characters a reviewer cannot see or that reorder what they read: bidirectional
+# controls (the "Trojan Source" characters), NUL and the other C0/C1 controls but tab
+# and line breaks. Refused in every value and key of a guideline or facts file.
+_HIDDEN = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+                     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CHAR_NAMES = {"\u0000": "a NUL character", "\u202e": "a right-to-left override",
+               "\u202d": "a left-to-right override", "\u2066": "a left-to-right isolate",
+               "\u2067": "a right-to-left isolate", "\u2068": "a first-strong isolate",
+               "\u2069": "a pop-directional isolate", "\u202a": "a left-to-right embedding",
+               "\u202b": "a right-to-left embedding", "\u202c": "a pop-directional formatting",
+               "\u200e": "a left-to-right mark", "\u200f": "a right-to-left mark", "\u061c": "an Arabic letter mark"}
 _INT_RE = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 MAX_INT_DIGITS = 15  # a whole number in a file has at most this many digits (facts refuse beyond 1e15 too)
 # A float needs a dot or an exponent; its integer part has no leading zero.
@@ -360,6 +371,15 @@ class _Builder:
                           f"value is {len(value)} characters, more than the limit of "
                           f"{self.limits.max_scalar_chars}", path=path)
             return None
+        hidden = _HIDDEN.search(value)
+        if hidden is not None:
+            char = hidden.group()
+            self._problem(node, "yaml.hidden-character",
+                          f"the value holds {_CHAR_NAMES.get(char, 'a control character')} (U+{ord(char):04X}), which "
+                          "shows text in another order than it is read, or hides it",
+                          "remove it; write the text in plain characters", path=path)
+            self.doc.refused.add(path)
+            return None
         tag = node.tag
         try:
             if tag == STR:
@@ -407,6 +427,11 @@ class _Builder:
                 continue
             key = key_node.value
             key_line = key_node.start_mark.line + 1
+            if _HIDDEN.search(key):
+                self._problem(key_node, "yaml.hidden-character",
+                              f"the key {key.encode('unicode_escape').decode()!r} holds a hidden or reordering character",
+                              "remove it; write the key in plain characters", path + (key,))
+                continue
             if key in first_seen:
                 self._problem(key_node, "yaml.duplicate-key",
                               f"duplicate key '{key}' (first defined on line {first_seen[key]})",

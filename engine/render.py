@@ -8,6 +8,7 @@ rules that did not fire, the evidence with its figures and the source notes.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -212,15 +213,20 @@ def _evidence_data(ev: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _md(text: str) -> str:
+    """Guideline or patient text made inert in Markdown: HTML escaped (a text cannot inject tags or scripts)."""
+    return html.escape(text, quote=False)
+
+
 def _markdown(result: Result, explain: bool) -> str:
     w = _w(result.lang)
     g = result.compiled
-    title = _t(g.title, result) if g else result.guideline
+    title = _md(_t(g.title, result) if g else result.guideline)
     out = [f"## {title}", "", f"`{result.guideline}` v{result.version} — {w['evaluated']} {result.evaluated_on.isoformat()}", ""]
     out.append(f"### {w['recommendations']} ({len(result.recommendations)})")
     out.append("")
     for rec in result.recommendations:
-        out.append(f"- **{w.get(rec.kind, rec.kind)}** — {rec.text}")
+        out.append(f"- **{w.get(rec.kind, rec.kind)}** — {_md(rec.text)}")
         if rec.dose:
             out.append(f"  - {w['dose']}: {format_dose(rec.dose, result.lang)}")
         if rec.schedule:
@@ -231,12 +237,12 @@ def _markdown(result: Result, explain: bool) -> str:
             out.append(f"  - {w['why']}: `{rec.why.condition}`")
             for value in rec.why.values:
                 how = f" — {value.how}" if value.how else ""
-                out.append(f"    - {value.label or value.name} = {value.display}{how}")
+                out.append(f"    - {_md(value.label or value.name)} = {_md(value.display)}{_md(how)}")
     if result.borderline:
         out += ["", f"### {w['borderline']} ({len(result.borderline)})", ""]
-        out += [f"- ⚠ {b.text}" for b in result.borderline]
+        out += [f"- ⚠ {_md(b.text)}" for b in result.borderline]
     if result.undetermined:
         out += ["", f"### {w['undetermined']} ({len(result.undetermined)})", ""]
         for und in result.undetermined:
-            out.append(f"- {und.title}: {w['needs']} " + ", ".join(f"`{f}`" for f in und.needs))
+            out.append(f"- {_md(und.title)}: {w['needs']} " + ", ".join(f"`{f}`" for f in und.needs))
     return "\n".join(out) + "\n"

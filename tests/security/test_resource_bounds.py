@@ -163,3 +163,45 @@ def test_a_megabyte_line_of_unknown_facts_gives_a_bounded_report(tmp_path: Path)
     assert err.count("facts.unknown-name") == 21 and "…and 99980 more unknown facts" in err
     assert len(err) < 20_000  # each diagnostic quotes a window of the line, not the line
     assert max(len(line) for line in err.splitlines()) < 400
+
+
+def test_hidden_and_reordering_characters_are_refused(tmp_path: Path) -> None:
+    guideline = _guideline(when="known(age) \u202e and age > 1").replace("title: {fr: h}", 'title: {fr: "h\\0x"}')
+    code, err = _run(tmp_path, guideline)
+    assert code == 2
+    assert "yaml.hidden-character: the value holds a NUL character (U+0000)" in err
+    assert "yaml.hidden-character: the value holds a right-to-left override (U+202E)" in err
+    assert "\u202e" not in err and "\0" not in err  # the quoted line shows a replacement character instead
+
+
+def test_markdown_output_escapes_html(tmp_path: Path) -> None:
+    import engine
+
+    g = engine.load_text(_guideline(text="{% autoescape false %}<script>alert(1)</script> & <b>x</b>{% endautoescape %}"))
+    import datetime as dt
+
+    out = engine.render(g.evaluate({"age": 70}, on=dt.date(2026, 11, 27)), "markdown")
+    assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;x&lt;/b&gt;" in out
+
+
+def test_memory_and_recursion_errors_are_engine_errors(monkeypatch) -> None:
+    import datetime as dt
+
+    import engine
+    from engine import guideline as driver
+
+    g = engine.load_text(_guideline())
+
+    def exhausted(*_: object, **__: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(driver, "evaluate", exhausted)
+    monkeypatch.setattr(driver, "decide_facts", exhausted)
+    for call in (g.evaluate, g.decide):
+        with pytest.raises(engine.EvaluationError) as caught:
+            call({"age": 70}, on=dt.date(2026, 11, 27))
+        assert "resource.exhausted: the input is too large for the memory available" in caught.value.format()
+    monkeypatch.setattr(driver, "run_pipeline", lambda *a, **k: (_ for _ in ()).throw(RecursionError()))
+    with pytest.raises(engine.GuidelineError) as caught:
+        engine.load_text(_guideline())
+    assert "the input is nested too deeply to process" in caught.value.format()
