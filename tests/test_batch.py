@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
-from .conftest import SHIPPED
+import datetime as dt
+
+import engine
+
+from .conftest import SHIPPED, baseline_facts
 
 ROWS = [
     {"patient_id": "p1", "bone_metastases": True, "life_expectancy_over_3_months": True, "current_agent": "none",
@@ -113,3 +117,39 @@ def test_parallel_results_come_in_order_with_a_bounded_window() -> None:
     assert list(in_order(submit, iter([]), window=4)) == []
     random.seed(1)
     assert list(in_order(submit, iter([7]), window=3)) == [70]
+
+
+def test_a_killed_run_resumes_from_its_partial_file(cli, tmp_path) -> None:
+    rows = [json.dumps({"patient_id": f"P{i}", **baseline_facts(), "age": 50 + i}) for i in range(1, 11)]
+    (tmp_path / "cohort.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    whole = tmp_path / "whole.jsonl"
+    code, _, err = cli("batch", str(SHIPPED), "--facts", str(tmp_path / "cohort.jsonl"), "--out", str(whole),
+                       "--date", "2026-11-27")
+    assert code == 0, err
+    lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+    out = tmp_path / "out.jsonl"
+    # What a run killed during row 5 leaves: four whole rows and half a line.
+    (tmp_path / "out.jsonl.partial").write_text("".join(lines[:4]) + lines[4][:17], encoding="utf-8")
+    code, report, err = cli("batch", str(SHIPPED), "--facts", str(tmp_path / "cohort.jsonl"), "--out", str(out),
+                            "--date", "2026-11-27", "--resume", "--jobs", "2")
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8") == whole.read_text(encoding="utf-8")
+    assert not (tmp_path / "out.jsonl.partial").exists()
+    assert report.startswith("6 row(s): 6 evaluated, 0 with errors")  # the rows this run added
+    code, _, err = cli("batch", str(SHIPPED), "--facts", str(tmp_path / "cohort.jsonl"), "--out", str(out),
+                       "--date", "2026-11-27", "--resume")
+    assert code == 2 and "--resume needs the" in err
+
+
+def test_workers_get_the_compiled_guideline_not_the_file(tmp_path) -> None:
+    import io
+
+    from engine.frontends.batch import run_batch
+
+    copy = tmp_path / "guideline.yaml"
+    copy.write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    g = engine.load(copy)
+    copy.unlink()  # workers that read the file would fail now
+    out = io.StringIO()
+    summary = run_batch(g, enumerate([baseline_facts()] * 30, start=1), out, day=dt.date(2026, 11, 27), jobs=2)
+    assert summary.to_dict()["errors"] == 0 and len(out.getvalue().splitlines()) == 30

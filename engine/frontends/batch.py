@@ -131,13 +131,15 @@ class BatchSummary:
 
 
 # --- workers ------------------------------------------------------------------------
-# Each worker process loads the guideline once (from its path) and keeps it.
+# Each worker process receives the compiled guideline once (pickled, with its code) and keeps it.
 
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(path: str, day: str, lang: str | None, full: bool) -> None:
-    _WORKER.update(guideline=load(path), day=dt.date.fromisoformat(day), lang=lang, full=full)
+def _init_worker(guideline: Guideline, day: str, lang: str | None, full: bool) -> None:
+    # The compiled guideline arrives pickled (with its generated code): workers never
+    # read the file, so a file changed during the run cannot give another version.
+    _WORKER.update(guideline=guideline, day=dt.date.fromisoformat(day), lang=lang, full=full)
 
 
 def _evaluate_chunk(items: list[tuple[int, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -187,10 +189,8 @@ def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang
             return {**head, "recommendations": result.recommendation_ids(),
                     "undetermined": [u.rule for u in result.undetermined], "result": data}
         decisions = guideline.decide(facts, on=day)
-    except EngineError as exc:
+    except EngineError as exc:  # every bad row is an engine error; anything else is a bug and stops the run
         return {**head, "error": [_brief(d) for d in exc.diagnostics]}
-    except (TypeError, ValueError, RecursionError) as exc:  # a malformed row must not stop the batch
-        return {**head, "error": [{"code": "batch.row", "message": f"{type(exc).__name__}: {exc}"}]}
     made = [rec.id for rule in guideline.compiled.rules if decisions.rules[rule.id] is True for rec in rule.then]
     return {**head, "recommendations": made, "undetermined": decisions.undetermined}
 
@@ -199,18 +199,18 @@ def _brief(d: Diagnostic) -> dict[str, Any]:
     return {"code": d.code, "path": d.path, "message": d.message}
 
 
-def run_batch(path: str | Path, rows: Iterable[tuple[int, Any]], out: IO[str], *, day: dt.date,
+def run_batch(guideline: Guideline | str | Path, rows: Iterable[tuple[int, Any]], out: IO[str], *, day: dt.date,
               lang: str | None = None, jobs: int = 1, full: bool = False,
               progress: IO[str] | None = None) -> BatchSummary:
-    """Evaluate ``rows`` with the guideline at ``path``, writing one JSON line per row to ``out``."""
+    """Evaluate ``rows`` with ``guideline`` (or the one at that path, loaded once), one JSON line per row to ``out``."""
     summary = BatchSummary()
+    if not isinstance(guideline, Guideline):
+        guideline = load(guideline)
     if jobs <= 1:
-        guideline = load(path)
         _drain((_line(evaluate_row(guideline, item, day, lang, full)) for item in rows), out, summary, progress)
         return summary
-    load(path)  # fail early, in this process, on a bad guideline
     with get_context("spawn").Pool(jobs, initializer=_init_worker,
-                                   initargs=(str(path), day.isoformat(), lang, full)) as pool:
+                                   initargs=(guideline, day.isoformat(), lang, full)) as pool:
         # Full results are about 20 KB a row, decisions about 0.3 KB: smaller
         # chunks keep the memory of full results in flight as low.
         size = 100 if full else 1000
@@ -258,3 +258,26 @@ def open_input(name: str, stdin: IO[bytes] | None) -> IO[bytes]:
     if name == "-":
         return stdin if stdin is not None else sys.stdin.buffer
     return open(name, "rb")
+
+
+def rows_done(partial: Path) -> int:
+    """The number of the last row a killed run wrote whole to ``partial`` (0 if none).
+
+    Rows are written in input order, one JSON line each; a line the run was
+    killed in the middle of is cut off, so that the run can go on after it.
+    """
+    with open(partial, "rb+") as handle:
+        data = handle.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            handle.truncate(end)  # a half-written last line
+        last = data[:end].rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    if not last:
+        return 0
+    try:
+        number = json.loads(last)["row"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{partial} does not end with a row written by guideline batch") from None
+    if not isinstance(number, int):
+        raise ValueError(f"{partial} does not end with a row written by guideline batch")
+    return number

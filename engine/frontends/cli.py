@@ -113,6 +113,9 @@ def _parser(stdout: IO[str]) -> _Parser:
     batch.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
     batch.add_argument("--full", action="store_true", help="write the full result with texts, not decisions only")
     batch.add_argument("--summary-format", choices=("text", "json"), default="text", help="summary format")
+    batch.add_argument("--resume", action="store_true",
+                       help="go on from the OUT.partial file a killed run left (rows after the last one written); "
+                            "the summary then counts the new rows only")
 
     serve = sub.add_parser("serve", out=stdout, help="a CDS Hooks 2.0 service for one or more guidelines",
                            description="Serve the guidelines as CDS Hooks services (patient-view, order-select, "
@@ -320,7 +323,7 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
 
 
 def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
-    from engine.frontends.batch import open_input, read_rows, run_batch
+    from engine.frontends.batch import open_input, read_rows, rows_done, run_batch
 
     on = _date_arg(args.date, "batch")
     if args.jobs < 1:
@@ -338,14 +341,24 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
     target_path = None if args.out == "-" else Path(args.out)
     partial = target_path.with_name(target_path.name + ".partial") if target_path else None
     progress = stderr if getattr(stderr, "isatty", lambda: False)() else None
+    done = 0
+    if args.resume:
+        if partial is None or not partial.exists():
+            raise _UsageError(f"guideline batch: --resume needs the {args.out}.partial file of a killed run")
+        try:
+            done = rows_done(partial)
+        except (OSError, ValueError) as exc:
+            raise _UsageError(f"guideline batch: cannot resume: {exc}") from None
     with contextlib.ExitStack() as stack:
         try:
-            out = stdout if partial is None else stack.enter_context(open(partial, "w", encoding="utf-8"))
+            out = stdout if partial is None else stack.enter_context(
+                open(partial, "a" if args.resume else "w", encoding="utf-8"))
         except OSError as exc:
             raise _UsageError(f"guideline batch: cannot write {args.out}: {exc.strerror or exc}") from None
         with source:
-            summary = run_batch(args.guideline, read_rows(source, fmt, guideline), out, day=on, lang=args.lang,
-                                jobs=args.jobs, full=args.full, progress=progress)
+            rows = (item for item in read_rows(source, fmt, guideline) if item[0] > done)
+            summary = run_batch(guideline, rows, out, day=on, lang=args.lang, jobs=args.jobs, full=args.full,
+                                progress=progress)
     if partial is not None and target_path is not None:
         partial.replace(target_path)  # nothing half-written under the final name
     report = summary.text() if args.summary_format == "text" else json.dumps(summary.to_dict(), indent=2) + "\n"
