@@ -23,7 +23,8 @@ TEXT = SHIPPED.read_text(encoding="utf-8")
 def value_for(spec) -> st.SearchStrategy:
     """Values inside and outside a fact's domain, of the right and the wrong types."""
     junk = st.one_of(st.none(), st.text(max_size=5), st.booleans(), st.floats(allow_nan=True),
-                     st.integers(-10**6, 10**6), st.lists(st.integers(), max_size=3))
+                     st.integers(-10**6, 10**6), st.lists(st.integers(), max_size=3),
+                     st.integers(10**14, 10**400), st.sampled_from([float("inf"), -float("inf"), 1e308, -0.0]))
     if spec.type == "quantity":
         units = st.sampled_from([u.name for u in spec.units.units] + ["bogus"])
         numbers = st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.integers(-10, 3000))
@@ -84,3 +85,85 @@ def test_mutated_guideline_loads_or_reports_positions(seed, count) -> None:
     except engine.GuidelineError as exc:
         assert exc.diagnostics
         assert all(d.file == "mutated.yaml" and d.line >= 1 and d.col >= 1 for d in exc.diagnostics)
+
+
+_NUMBERS = list(__import__("re").finditer(r"(?<=[:\[, ])-?\d+(?:\.\d+)?(?=[,}\]\s])", TEXT))
+_ODD = ["1.0e+309", "-1e400", "1234567890123456789", "0x1F", "1_000", ".inf", ".NaN", "012", "3:30", "9" * 5000,
+        "1e308", "-0.0", "4.9e-324"]
+
+
+@FUZZ
+@given(st.integers(0, len(_NUMBERS) - 1), st.sampled_from(_ODD))
+def test_odd_numbers_in_guideline_fields_load_or_report_positions(index, odd) -> None:
+    """Any number of the shipped guideline replaced by a huge, non-finite or oddly written one."""
+    match = _NUMBERS[index]
+    text = TEXT[:match.start()] + odd + TEXT[match.end():]
+    try:
+        g = engine.load_text(text, "odd.yaml")
+    except engine.GuidelineError as exc:
+        assert exc.diagnostics and all(d.line >= 1 for d in exc.diagnostics)
+        return
+    try:  # what loads, evaluates to a result or an engine error
+        g.evaluate({"bone_metastases": True, "age": 70}, on=DAY).to_dict()
+    except engine.EngineError as exc:
+        assert exc.diagnostics
+
+
+# --- texts: formats, filters and methods with random arguments ---------------------------
+
+_HEAD = """id: fz
+version: 1.0.0
+status: draft
+title: {fr: f}
+languages: [fr]
+source: {document: t}
+facts:
+  n: {type: integer, range: {min: -1000000, max: 1000000}, label: {fr: n}}
+rules:
+  - id: r
+    when: "known(n)"
+    then: [{id: r, kind: information, text: {fr: TEXT}}]
+"""
+_BIG = st.one_of(st.integers(-10**12, 10**12), st.sampled_from([0, 1, -1, 10**9, 999999999, 2**31, -(2**31)]))
+_ARG = st.one_of(_BIG, st.sampled_from(["n", "n * n", "n * 999999"]))
+_PIECES = st.one_of(
+    st.builds(lambda w, p, c: f"{{{{ '%{w}.{p}{c}' % n }}}}", st.integers(0, 10**9), st.integers(0, 10**9),
+              st.sampled_from("dfsxe")),
+    st.builds(lambda m, a: f"{{{{ 'ab'.{m}({a}) }}}}", st.sampled_from(["ljust", "rjust", "center", "zfill",
+                                                                           "expandtabs"]), _ARG),
+    st.builds(lambda a, b: f"{{{{ ('ab' * {a % 1000}).replace('a', 'x' * {b % 100000}) }}}}", _BIG, _BIG),
+    st.builds(lambda d: f"{{{{ 1.5 | num({d}) }}}}", _BIG),
+    st.builds(lambda d: f"{{{{ n | round({d}) }}}}", _BIG),
+    st.builds(lambda a, b: f"{{{{ ({a}) ** ({b}) }}}}", _ARG, _ARG),
+    st.builds(lambda a: f"{{{{ 'x' * ({a}) }}}}", _ARG),
+    st.builds(lambda a: f"{{{{ '{{:>{a}}}'.format(n) }}}}", _BIG),
+    st.builds(lambda d: f"{{{{ {d} }}}}", st.integers(10**300, 10**320)),
+)
+
+
+@FUZZ
+@given(st.lists(_PIECES, min_size=1, max_size=3), st.integers(-1000000, 1000000))
+def test_random_texts_render_within_bounds_or_fail_as_engine_errors(pieces, n) -> None:
+    import json
+    import signal
+
+    text = " ".join(pieces)
+
+    def too_long(*_):
+        raise TimeoutError(f"the text took more than 10 s: {text}")
+
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(10)  # a regression fails here instead of freezing the suite
+    try:
+        try:
+            g = engine.load_text(_HEAD.replace("TEXT", json.dumps(text)))
+        except engine.GuidelineError:
+            return
+        try:
+            result = g.evaluate({"n": n}, on=DAY)
+        except engine.EvaluationError as exc:
+            assert exc.diagnostics
+            return
+        assert all(len(r.text) <= 100_000 for r in result.recommendations)
+    finally:
+        signal.alarm(0)
