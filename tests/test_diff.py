@@ -156,7 +156,7 @@ def test_markdown_and_gates(cli, tmp_path) -> None:
     code, out, _ = cli("diff", str(SHIPPED), str(target), "--format", "markdown", "--fail-on", "clinical")
     assert code == 0
     assert out.startswith("### Guideline diff:")
-    assert "**1 change(s) (1.1.0 → 1.1.1); 0 patient(s) get a different result" in out
+    assert "**1 change(s) (1.1.0 → 1.1.1); 0 patient(s) get a different decision, dose or schedule" in out
     target.write_text(SHIPPED_TEXT.replace('when: ["< 20"]', 'when: ["< 25"]').replace(
         'when: ["[20, 30)"]', 'when: ["[25, 30)"]'))
     code, out, _ = cli("diff", str(SHIPPED), str(target), "--format", "markdown", "--fail-on", "clinical")
@@ -187,3 +187,43 @@ def test_git_revisions_and_base(cli, tmp_path, monkeypatch) -> None:
     code, _, err = cli("diff", "NOPE:guidelines/g/guideline.yaml", "guidelines/g/guideline.yaml")
     assert code == 2 and "cannot read" in err
     assert cli("diff", "only-one")[0] == 2
+
+
+def test_two_loose_files_without_cases_find_a_dose_change_and_its_patients(cli, tmp_path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    (tmp_path / "old.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "new.yaml").write_text(text.replace("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,"),
+                                       encoding="utf-8")
+    assert not (tmp_path / "cases").exists()
+    code, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--fail-on", "clinical")
+    assert code == 1
+    assert "row zol-50-60 ([50, 60] mL/min): zoledronic_dose_mg 3.5 → 3.4" in out
+    assert "evaluated: 0 cases" in out and "measured_clearance [50, 60]" in out
+    changed = int(out.split("); ", 1)[1].split(" patient(s)", 1)[0])
+    assert changed > 50
+    assert "oligometastatic-zoledronic (dose)" in out
+
+
+def test_a_french_only_rewording_is_wording_not_clinical(cli, tmp_path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    (tmp_path / "old.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "new.yaml").write_text(text.replace("Tolérance comparée", "Profil de tolérance comparé", 1),
+                                       encoding="utf-8")
+    code, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--fail-on", "clinical")
+    assert code == 0
+    assert "0 patient(s) get a different decision, dose or schedule; " in out
+    assert "only a different wording (fr)" in out and "Wording only (no decision, dose or schedule changes):" in out
+    code, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--format", "json")
+    impact = __import__("json").loads(out)["impact"]
+    assert impact["changed_patients"] == 0 and impact["text_changed_patients"] > 0
+    assert impact["text_languages"] == ["fr"]
+
+
+def test_booleans_are_shown_as_the_guideline_writes_them(cli, tmp_path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    (tmp_path / "old.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "new.yaml").write_text(
+        text.replace("then: {zoledronic_dose_mg: 3.5, zoledronic_contraindicated: false}",
+                     "then: {zoledronic_dose_mg: 3.5, zoledronic_contraindicated: true}"), encoding="utf-8")
+    _, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"))
+    assert "zoledronic_contraindicated false → true" in out and "False" not in out and "True" not in out

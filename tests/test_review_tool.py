@@ -33,5 +33,5 @@ def test_review_against_a_revision(tmp_path) -> None:
     report = (repo / "review.md").read_text()
     assert changed.stdout.strip() == "❌ failed: test, diff"
     assert "row zol-50-60 ([50, 60] mL/min): zoledronic_dose_mg 3.5 → 3.4" in report
-    assert "version not bumped (needs a minor bump)" in report
+    assert "the version does not say it (a minor change)" in report
     assert "<details open><summary>test: exit 1</summary>" in report

@@ -17,7 +17,9 @@ import ast
 import datetime as dt
 import difflib
 import itertools
+import json
 import math
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,11 +57,18 @@ class PatientChange:
     disappeared: tuple[str, ...]
     changed: tuple[str, ...]  # "id: what changed"
     probe: tuple[str, float, str] | None = None  # (fact, canonical value, unit written) for generated ones
+    languages: tuple[str, ...] = ()  # for a text-only change: the languages whose wording changed
+
+    @property
+    def clinical(self) -> bool:
+        """True when a recommendation appears or disappears, or a dose or schedule changes (not only words)."""
+        return bool(self.appeared or self.disappeared or any(": text " not in c for c in self.changed))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"patient": self.source, "facts": to_json_value(self.facts), "appeared": list(self.appeared),
-                "disappeared": list(self.disappeared), "changed": list(self.changed)}
+                "disappeared": list(self.disappeared), "changed": list(self.changed),
+                "kind": "clinical" if self.clinical else "text", "languages": list(self.languages)}
 
 
 @dataclass
@@ -68,14 +77,17 @@ class Impact:
 
     case_patients: int = 0
     generated_patients: int = 0
-    changes: list[PatientChange] = field(default_factory=list)
+    changes: list[PatientChange] = field(default_factory=list)  # clinical: decisions, doses or schedules differ
     bands: list[str] = field(default_factory=list)
+    text_changes: list[PatientChange] = field(default_factory=list)  # only the wording differs
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        languages = sorted({lang for c in self.text_changes for lang in c.languages})
         return {"case_patients": self.case_patients, "generated_patients": self.generated_patients,
                 "changed_patients": len(self.changes), "bands": self.bands,
-                "patients": [c.to_dict() for c in self.changes]}
+                "patients": [c.to_dict() for c in self.changes],
+                "text_changed_patients": len(self.text_changes), "text_languages": languages}
 
 
 @dataclass
@@ -143,6 +155,8 @@ def _value(before: Any, after: Any, label: str) -> list[str]:
 def _show(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):  # as the guideline writes it, not Python's True/False
+        return "true" if value else "false"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -343,35 +357,82 @@ def _cohort(new: Guideline, baselines: list[tuple[str, dict[str, Any], dt.date]]
     return patients
 
 
+def _domain_baselines(g: CompiledGuideline, day: dt.date, count: int = 24,
+                      seed: int = 7) -> list[tuple[str, dict[str, Any], dt.date]]:
+    """Patients drawn from the guideline's own fact declarations, every fact known (deterministic).
+
+    They make a diff of two loose files reach the guideline's decisions
+    without any case file: the boundary probes then vary one number at a time
+    around each of them. Booleans and enum values alternate so that every
+    value is met; numbers fall mostly in the lower part of their range, where
+    clinical thresholds are; dates within the three years before ``day``.
+    """
+    rng = random.Random(seed)
+    patients = []
+    for k in range(count):
+        facts: dict[str, Any] = {}
+        for i, (name, spec) in enumerate(g.facts.items()):
+            if spec.type == "boolean":
+                facts[name] = bool((k >> (i % 5)) & 1) if k < 32 else rng.random() < 0.5
+            elif spec.type == "enum" and spec.values:
+                facts[name] = spec.values[(k + i) % len(spec.values)]
+            elif spec.type == "list" and spec.values:
+                facts[name] = [v for v in spec.values if rng.random() < 0.3]
+            elif spec.type == "date":
+                facts[name] = (day - dt.timedelta(days=rng.randint(0, 3 * 365))).isoformat()
+            elif spec.type in ("number", "integer", "quantity"):
+                low = 0.0 if spec.range[0] is None else float(spec.range[0])
+                high = low + 1000.0 if spec.range[1] is None else float(spec.range[1])
+                value = min(high, max(low, rng.triangular(low, high, low + (high - low) * 0.1)))
+                facts[name] = round(value) if spec.type == "integer" else round(value, 1)
+                if spec.type == "quantity" and spec.units is not None:
+                    facts[name] = {"value": facts[name], "unit": spec.units.canonical}
+        patients.append((f"guideline patient {k + 1}", facts, day))
+    return patients
+
+
 def _written(value: Any) -> str:
     if isinstance(value, dict):
         return f"{format_number(value['value'], 'en')} {value['unit']}"
     return format_number(value, "en") if isinstance(value, (int, float)) else str(value)
 
 
-def _outcome(g: Guideline, patient: _Patient) -> dict[str, Any] | None:
-    try:
-        result = g.evaluate(patient.facts, on=patient.day, lang=g.languages[0])
-    except (FactsError, EngineError):
-        return None
-    return {r.id: (r.text, to_json_value(r.dose), to_json_value(r.schedule)) for r in result.recommendations}
+Outcome = dict[str, tuple[dict[str, str], Any, Any]]  # recommendation id -> (text by language, dose, schedule)
 
 
-def _compare(patient: _Patient, before: dict[str, Any], after: dict[str, Any]) -> PatientChange | None:
+def _outcome(g: Guideline, patient: _Patient, languages: tuple[str, ...]) -> Outcome | None:
+    out: Outcome = {}
+    for lang in languages:
+        if lang not in g.languages:
+            continue
+        try:
+            result = g.evaluate(patient.facts, on=patient.day, lang=lang)
+        except (FactsError, EngineError):
+            return None
+        for r in result.recommendations:
+            out.setdefault(r.id, ({}, to_json_value(r.dose), to_json_value(r.schedule)))[0][lang] = r.text
+    return out
+
+
+def _compare(patient: _Patient, before: Outcome, after: Outcome) -> PatientChange | None:
     appeared = tuple(k for k in after if k not in before)
     disappeared = tuple(k for k in before if k not in after)
     changed = []
-    for key in before.keys() & after.keys():
+    languages: set[str] = set()
+    for key in sorted(before.keys() & after.keys()):
         (t1, d1, s1), (t2, d2, s2) = before[key], after[key]
         if d1 != d2:
             changed.append(f"{key}: dose {_dose_delta(d1, d2)}")
         if s1 != s2:
             changed.append(f"{key}: schedule changed")
-        if t1 != t2:
-            changed.append(f"{key}: text {_text_diff(t1, t2)}")
+        for lang in sorted(t1.keys() & t2.keys()):
+            if t1[lang] != t2[lang]:
+                languages.add(lang)
+                changed.append(f"{key}: text ({lang}) {_text_diff(t1[lang], t2[lang])}")
     if not (appeared or disappeared or changed):
         return None
-    return PatientChange(patient.source, patient.facts, appeared, disappeared, tuple(sorted(changed)), patient.probe)
+    return PatientChange(patient.source, patient.facts, appeared, disappeared, tuple(changed), patient.probe,
+                         tuple(sorted(languages)))
 
 
 def _dose_delta(a: Any, b: Any) -> str:
@@ -425,6 +486,18 @@ def _bands(changes: list[PatientChange], cohort: list[_Patient], bounds: set[tup
     return out
 
 
+def _distinct(cases: Iterable[tuple[str, dict[str, Any], dt.date]]) -> list[tuple[str, dict[str, Any], dt.date]]:
+    """The cases, each set of facts and date once (pinned-text cases repeat other cases' facts)."""
+    seen: set[str] = set()
+    out = []
+    for label, facts, day in cases:
+        key = json.dumps([to_json_value(facts), day.isoformat()], sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append((label, facts, day))
+    return out
+
+
 def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label: str,
                     cases: Iterable[tuple[str, dict[str, Any], dt.date]] = (),
                     old_data: Mapping[str, Any] | None = None, new_data: Mapping[str, Any] | None = None
@@ -434,30 +507,34 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
 
     changes = structural_diff(old.compiled, new.compiled)
     impact = Impact()
-    case_list = list(cases)
-    baselines = [(f"case {label}", facts, day) for label, facts, day in case_list] or \
-        [("generated patient", {}, dt.date.today())]
-    patients = [_Patient(f"case {label}", facts, day) for label, facts, day in case_list]
+    case_list = _distinct(cases)
+    day = case_list[0][2] if case_list else dt.date.today()
+    # The guideline's own patients always, the cases as a bonus: a diff of two loose files
+    # reaches the decisions too.
+    baselines = _domain_baselines(new.compiled, day) + [(f"case {label}", facts, d) for label, facts, d in case_list]
+    patients = [_Patient(f"case {label}", facts, d) for label, facts, d in case_list]
     impact.case_patients = len(patients)
     bounds = _all_bounds(old.compiled, new.compiled)
     generated = _cohort(new, baselines, bounds)
     impact.generated_patients = len(generated)
+    languages = tuple(dict.fromkeys(new.languages + old.languages))
     refused: set[str] = set()
     for patient in patients + generated:
-        before, after = _outcome(old, patient), _outcome(new, patient)
+        before, after = _outcome(old, patient, languages), _outcome(new, patient, languages)
         if before is None or after is None:
             refused.add(patient.source)
             continue
         change = _compare(patient, before, after)
         if change is not None:
-            impact.changes.append(change)
+            (impact.changes if change.clinical else impact.text_changes).append(change)
     bound_points = {(name, value) for name, values in bounds.items() for value in values}
     impact.bands = _bands(impact.changes, generated, bound_points, refused)
     check = bump_check(dict(old_data or {}), dict(new_data or {})) if old_data is not None else None
     bump = check.needed if check else None
     bumped = check is None or check.enough
-    if check is not None and not check.enough:
-        changes.insert(0, Change("metadata", "version", "changed",
-                                 (f"content changed but version {new.version} is not bumped "
-                                  f"(a {bump} change: {check.wanted})",)))
+    if check is not None and not check.enough:  # in the words of lint's version checks
+        said = (f"content changed but version is still {new.version}: a {bump} change, set version: {check.wanted}"
+                if check.new == check.old else
+                f"a {bump} change needs at least {check.wanted}, version is {new.version}")
+        changes.insert(0, Change("metadata", "version", "changed", (said,)))
     return DiffReport(old_label, new_label, old.version, new.version, changes, impact, bump, bumped)

@@ -18,9 +18,13 @@ def _summary(report: DiffReport) -> str:
         return f"No change ({version}); {impact.case_patients + impact.generated_patients} patients evaluated."
     bump = ""
     if report.missing_bump:
-        bump = f" ⚠ version not bumped (needs a {report.bump_needed} bump)."
-    return (f"{len(report.changes)} change(s) ({version}); {n} patient(s) get a different result "
-            f"(evaluated: {impact.case_patients} cases, {impact.generated_patients} generated).{bump}")
+        bump = f" ⚠ the version does not say it (a {report.bump_needed} change)."
+    texts = len(impact.text_changes)
+    languages = sorted({lang for c in impact.text_changes for lang in c.languages})
+    wording = f"; {texts} only a different wording ({', '.join(languages)})" if texts else ""
+    return (f"{len(report.changes)} change(s) ({version}); {n} patient(s) get a different decision, dose or "
+            f"schedule{wording} (evaluated: {impact.case_patients} cases, {impact.generated_patients} "
+            f"generated).{bump}")
 
 
 def _counts(changes: list[PatientChange]) -> list[str]:
@@ -76,6 +80,10 @@ def render_diff(report: DiffReport, fmt: str = "text", examples: int = 5) -> str
         if impact.bands:
             lines += ["", "Bands of values whose result changed:"] + [f"  {b}" for b in impact.bands]
         lines += ["", "Examples:"] + [f"  {_patient_line(c)}" for c in _examples(report, examples)]
+    if impact.text_changes:
+        lines += ["", "Wording only (no decision, dose or schedule changes):"]
+        lines += _counts(impact.text_changes)
+        lines += ["", "Examples:"] + [f"  {_patient_line(c)}" for c in impact.text_changes[:examples]]
     return "\n".join(lines) + "\n"
 
 
@@ -95,5 +103,10 @@ def _markdown(report: DiffReport, examples: int) -> str:
         if impact.bands:
             out += ["Bands of values whose result changed: " + ", ".join(f"`{b}`" for b in impact.bands), ""]
         out += ["Examples:", ""] + [f"- {_patient_line(c)}" for c in _examples(report, examples)]
+        out += ["", "</details>", ""]
+    if impact.text_changes:
+        out += [f"<details><summary>Wording only: {len(impact.text_changes)} patient(s)</summary>", "", "```"]
+        out += _counts(impact.text_changes)
+        out += ["```", ""] + [f"- {_patient_line(c)}" for c in impact.text_changes[:examples]]
         out += ["", "</details>", ""]
     return "\n".join(out)
