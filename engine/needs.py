@@ -21,6 +21,7 @@ from typing import Any
 
 import simpleeval
 
+from engine.language.expressions import bounded_power
 from engine.language.functions import REGISTRY
 from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline
@@ -29,7 +30,7 @@ __all__ = ["NeedsTracer", "missing_facts_of"]
 
 _ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv, ast.Pow: simpleeval.safe_power,
+    ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv, ast.Pow: bounded_power,
 }
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,

@@ -81,7 +81,9 @@ def test_texts_cannot_build_huge_values(tmp_path: Path, text: str, message: str)
 
 
 @pytest.mark.parametrize(("expr", "message"), [
-    ("(age*61538) ** (age*61538)", "Sorry! I don't want to evaluate"),
+    ("(age*61538) ** (age*61538)", "the power 4307660 ** 4307660 is too large"),
+    ("(age * 57142) ** (age * 57142)", "the power 3999940 ** 3999940 is too large"),  # each operand within simpleeval's bound
+    ("(1 / (age * 57142)) ** -(age * 57142)", "is too large"),
     ("round(age, 999999999) > 1", "round takes between -15 and 15 decimals"),
     ("round(age * 10 ** 15, -999999999) > 1", "round takes between -15 and 15 decimals"),
     ("(age * 1e307) * 10 > 1", "gave inf, not a finite number"),
