@@ -227,3 +227,24 @@ def test_booleans_are_shown_as_the_guideline_writes_them(cli, tmp_path) -> None:
                      "then: {zoledronic_dose_mg: 3.5, zoledronic_contraindicated: true}"), encoding="utf-8")
     _, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"))
     assert "zoledronic_contraindicated false → true" in out and "False" not in out and "True" not in out
+
+
+def test_three_edits_are_reported_one_section_per_change(cli, tmp_path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    edited = text.replace("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,")
+    edited = edited.replace("Tolérance comparée", "Profil de tolérance comparé", 1)
+    start, end = edited.index("      - id: zol-40-49"), edited.index("      - id: zol-30-39")
+    edited = edited[:start] + edited[end:]
+    (tmp_path / "old.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "new.yaml").write_text(edited, encoding="utf-8")
+    code, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--fail-on", "clinical")
+    assert code == 1
+    table, rule = out.split("changed  tables/zoledronic_dose", 1)[1].split("changed  rules/tolerance-profile", 1)
+    assert "row zol-40-49 removed" in table and "zoledronic_dose_mg 3.5 → 3.4" in table
+    assert "→ bands: measured_clearance [40, 60]" in table
+    assert "→ alone, it changes 0 patient(s)' decisions, doses or schedules and " in rule
+    code, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--format", "json")
+    by_change = __import__("json").loads(out)["impact"]["by_change"]
+    assert by_change["rules/tolerance-profile"]["clinical"] == 0 and by_change["rules/tolerance-profile"]["wording"] > 0
+    assert by_change["tables/zoledronic_dose"]["clinical"] > 100
+    assert by_change["tables/zoledronic_dose"]["bands"] == ["measured_clearance [40, 60]"]

@@ -14,6 +14,7 @@ reformatting, reordering keys and comments change nothing):
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import difflib
 import itertools
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.authoring.replace import replace_derived, replace_rule, replace_table
 from engine.errors import EngineError, FactsError
 from engine.guideline import Guideline
 from engine.model import CompiledGuideline, FactSpec
@@ -80,6 +82,10 @@ class Impact:
     changes: list[PatientChange] = field(default_factory=list)  # clinical: decisions, doses or schedules differ
     bands: list[str] = field(default_factory=list)
     text_changes: list[PatientChange] = field(default_factory=list)  # only the wording differs
+    # Per structural change ("section/id"): the changed patients that this change alone
+    # changes (the old version with only that part taken from the new one).
+    by_change: dict[str, list[PatientChange]] = field(default_factory=dict)
+    bands_by_change: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -87,7 +93,11 @@ class Impact:
         return {"case_patients": self.case_patients, "generated_patients": self.generated_patients,
                 "changed_patients": len(self.changes), "bands": self.bands,
                 "patients": [c.to_dict() for c in self.changes],
-                "text_changed_patients": len(self.text_changes), "text_languages": languages}
+                "text_changed_patients": len(self.text_changes), "text_languages": languages,
+                "by_change": {key: {"clinical": sum(c.clinical for c in found),
+                                    "wording": sum(not c.clinical for c in found),
+                                    "bands": self.bands_by_change.get(key, [])}
+                              for key, found in self.by_change.items()}}
 
 
 @dataclass
@@ -486,6 +496,51 @@ def _bands(changes: list[PatientChange], cohort: list[_Patient], bounds: set[tup
     return out
 
 
+def _hybrid(old: CompiledGuideline, new: CompiledGuideline, change: Change) -> CompiledGuideline | None:
+    """The old version with only the part ``change`` names taken from the new one (None: not separable)."""
+    if change.section == "tables" and change.status == "changed":
+        return replace_table(old, new.tables[change.id])
+    if change.section == "derived" and change.status == "changed":
+        return replace_derived(old, new.derived[change.id])
+    if change.section == "rules":
+        before = next((r for r in old.rules if r.id == change.id), None)
+        after = next((r for r in new.rules if r.id == change.id), None)
+        if before is not None:
+            return replace_rule(old, before, after)
+        if after is not None:  # added: at the end of the old rules
+            return dataclasses.replace(old, rules=(*old.rules, after))
+    return None
+
+
+def _attribute(old: Guideline, new: Guideline, changes: list[Change], impact: Impact, generated: list[_Patient],
+               cases: list[_Patient], languages: tuple[str, ...], bound_points: set[tuple[str, float]],
+               refused: set[str]) -> None:
+    """For each separable change, the changed patients it changes on its own, and their bands."""
+    changed = {c.source: c for c in impact.changes + impact.text_changes}
+    if not changed:
+        return
+    reached = [p for p in cases + generated if p.source in changed]
+    for change in changes:
+        try:
+            hybrid = _hybrid(old.compiled, new.compiled, change)
+            if hybrid is None:
+                continue
+            alone = Guideline(hybrid)
+        except (EngineError, ValueError, KeyError, TypeError):
+            continue  # the part reads something only the new version has: not separable
+        key = f"{change.section}/{change.id}"
+        found: list[PatientChange] = []
+        for patient in reached:
+            before, after = _outcome(old, patient, languages), _outcome(alone, patient, languages)
+            if before is not None and after is not None:
+                difference = _compare(patient, before, after)
+                if difference is not None:
+                    found.append(difference)
+        if found:
+            impact.by_change[key] = found
+            impact.bands_by_change[key] = _bands([c for c in found if c.clinical], generated, bound_points, refused)
+
+
 def _distinct(cases: Iterable[tuple[str, dict[str, Any], dt.date]]) -> list[tuple[str, dict[str, Any], dt.date]]:
     """The cases, each set of facts and date once (pinned-text cases repeat other cases' facts)."""
     seen: set[str] = set()
@@ -529,6 +584,7 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
             (impact.changes if change.clinical else impact.text_changes).append(change)
     bound_points = {(name, value) for name, values in bounds.items() for value in values}
     impact.bands = _bands(impact.changes, generated, bound_points, refused)
+    _attribute(old, new, changes, impact, generated, patients, languages, bound_points, refused)
     check = bump_check(dict(old_data or {}), dict(new_data or {})) if old_data is not None else None
     bump = check.needed if check else None
     bumped = check is None or check.enough

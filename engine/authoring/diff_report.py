@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from engine.authoring.diff import DiffReport, PatientChange
+from engine.authoring.diff import Change, DiffReport, PatientChange
 
 __all__ = ["render_diff"]
 
@@ -25,6 +25,24 @@ def _summary(report: DiffReport) -> str:
     return (f"{len(report.changes)} change(s) ({version}); {n} patient(s) get a different decision, dose or "
             f"schedule{wording} (evaluated: {impact.case_patients} cases, {impact.generated_patients} "
             f"generated).{bump}")
+
+
+def _alone(report: DiffReport, change: Change) -> list[str]:
+    """What this change does on its own: patients changed (decisions or wording), bands, one example."""
+    key = f"{change.section}/{change.id}"
+    found = report.impact.by_change.get(key)
+    if not found:
+        return []
+    clinical = [c for c in found if c.clinical]
+    wording = len(found) - len(clinical)
+    parts = [f"alone, it changes {len(clinical)} patient(s)' decisions, doses or schedules"
+             + (f" and {wording} patient(s)' wording" if wording else "")]
+    bands = report.impact.bands_by_change.get(key)
+    if bands:
+        parts.append("bands: " + ", ".join(bands))
+    example = (clinical or found)[0]
+    parts.append("e.g. " + _patient_line(example))
+    return parts
 
 
 def _counts(changes: list[PatientChange]) -> list[str]:
@@ -73,6 +91,7 @@ def render_diff(report: DiffReport, fmt: str = "text", examples: int = 5) -> str
     for change in report.changes:
         lines.append(f"{change.status:8} {change.section}/{change.id}")
         lines += [f"           {d}" for d in change.details]
+        lines += [f"           → {line}" for line in _alone(report, change)]
     impact = report.impact
     if impact.changes:
         lines += ["", "Clinical impact:"]
@@ -93,6 +112,8 @@ def _markdown(report: DiffReport, examples: int) -> str:
         out += ["<details open><summary>What changed</summary>", "", "| | section | id | details |", "|---|---|---|---|"]
         for change in report.changes:
             details = "<br>".join(d.replace("|", "\\|") for d in change.details)
+            alone = "<br>".join("→ " + line.replace("|", "\\|") for line in _alone(report, change))
+            details = "<br>".join(part for part in (details, alone) if part)
             out.append(f"| {change.status} | {change.section} | `{change.id}` | {details} |")
         out += ["", "</details>", ""]
     impact = report.impact

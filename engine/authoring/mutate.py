@@ -37,6 +37,7 @@ from functools import partial
 from typing import Any, ClassVar, cast
 
 from engine.authoring.cases import Case, run_case
+from engine.authoring.replace import replace_derived, replace_fact, replace_recommendation, replace_rule, replace_table
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline
 from engine.language.expressions import CompiledExpression, recompiled
@@ -130,25 +131,13 @@ class Spots:
 
 # --- rebuilding a compiled guideline with one part replaced --------------------------------
 
-def _with_rule(g: CompiledGuideline, old: RuleSpec, new: RuleSpec | None) -> CompiledGuideline:
-    rules = tuple(r if r is not old else new for r in g.rules)
-    return replace(g, rules=tuple(r for r in rules if r is not None))
-
-
-def _with_derived(g: CompiledGuideline, new: DerivedSpec) -> CompiledGuideline:
-    derived = FrozenDict({name: new if name == new.name else spec for name, spec in g.derived.items()})
-    plan = tuple(new if isinstance(s, DerivedSpec) and s.name == new.name else s for s in g.plan)
-    return replace(g, derived=derived, plan=plan)
-
-
-def _with_table(g: CompiledGuideline, new: TableSpec) -> CompiledGuideline:
-    tables = FrozenDict({name: new if name == new.name else t for name, t in g.tables.items()})
-    plan = tuple(new if isinstance(s, TableSpec) and s.name == new.name else s for s in g.plan)
-    return replace(g, tables=tables, plan=plan)
+_with_rule = replace_rule
+_with_derived = replace_derived
+_with_table = replace_table
 
 
 def _with_fact(g: CompiledGuideline, new: Any) -> CompiledGuideline:
-    return replace(g, facts=FrozenDict({n: new if n == new.name else f for n, f in g.facts.items()}))
+    return replace_fact(g, new)
 
 
 def _without_row(r: int, rows: tuple[TableRow, ...]) -> tuple[TableRow, ...]:
@@ -157,8 +146,7 @@ def _without_row(r: int, rows: tuple[TableRow, ...]) -> tuple[TableRow, ...]:
 
 def _with_recommendation(g: CompiledGuideline, rule: RuleSpec, old: RecommendationSpec,
                          new: RecommendationSpec | None) -> CompiledGuideline:
-    then = tuple(r if r is not old else new for r in rule.then)
-    return _with_rule(g, rule, replace(rule, then=tuple(r for r in then if r is not None)))
+    return replace_recommendation(g, rule, old, new)
 
 
 # --- expression mutants --------------------------------------------------------------------
