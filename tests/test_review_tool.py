@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import ROOT, SHIPPED
 
@@ -35,3 +36,19 @@ def test_review_against_a_revision(tmp_path) -> None:
     assert "row zol-50-60 ([50, 60] mL/min): zoledronic_dose_mg 3.5 → 3.4" in report
     assert "the version does not say it (a minor change)" in report
     assert "<details open><summary>test: exit 1</summary>" in report
+
+
+def test_errors_come_first_and_info_is_folded() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("review_tool", Path(__file__).resolve().parent.parent / "tools" / "review.py")
+    review = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(review)
+    text = ("g.yaml:3:1: info: note-a: first note\n    quoted a\n"
+            "g.yaml:9:5: error: version-bump-too-small: the real error\n    quoted b\n    hint: set version: 1.2.0\n"
+            "g.yaml:10:1: info: note-b: second note\n1 file(s) checked, 1 error(s)")
+    serious, info = review._by_severity(text)
+    assert serious.splitlines() == ["g.yaml:9:5: error: version-bump-too-small: the real error", "    quoted b",
+                                    "    hint: set version: 1.2.0", "1 file(s) checked, 1 error(s)"]
+    assert info.splitlines() == ["g.yaml:3:1: info: note-a: first note", "    quoted a",
+                                 "g.yaml:10:1: info: note-b: second note"]

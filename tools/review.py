@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +28,25 @@ def step(argv: list[str]) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     code = run(argv, out, err)
     return code, (out.getvalue() + err.getvalue()).rstrip()
+
+
+_DIAGNOSTIC = re.compile(r"^\S.*?:\d+:\d+: (error|warning|info): ")
+
+
+def _by_severity(text: str) -> tuple[str, str]:
+    """(errors and warnings then everything else, info diagnostics) of a step's output, each with its quoted lines."""
+    blocks: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = _DIAGNOSTIC.match(line)
+        if blocks and not match and line[:1].isspace():  # a quoted line, a caret, a hint: with its diagnostic
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((match.group(1) if match else "other", [line]))
+    order = {"error": 0, "warning": 1, "other": 2}
+    serious = [b for b in blocks if b[0] != "info"]
+    serious.sort(key=lambda b: order[b[0]])
+    return ("\n".join(line for _, lines in serious for line in lines),
+            "\n".join(line for kind, lines in blocks if kind == "info" for line in lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "diff":
             report += [text, ""]
             continue
+        serious, info = _by_severity(text)
         report += [f"<details{' open' if code else ''}><summary>{name}: exit {code}</summary>", "", "```",
-                   text, "```", "", "</details>", ""]
+                   serious, "```", ""]
+        if info:  # notes for the author, folded: the errors above are what blocks the change
+            count = sum(1 for line in info.splitlines() if _DIAGNOSTIC.match(line))
+            report += [f"<details><summary>{count} info</summary>", "", "```", info, "```", "", "</details>", ""]
+        report += ["</details>", ""]
     document = "\n".join(report)
     if args.out:
         Path(args.out).write_text(document, encoding="utf-8")
