@@ -241,6 +241,7 @@ def test_three_edits_are_reported_one_section_per_change(cli, tmp_path) -> None:
     assert code == 1
     table, rule = out.split("changed  tables/zoledronic_dose", 1)[1].split("changed  rules/tolerance-profile", 1)
     assert "row zol-40-49 removed" in table and "zoledronic_dose_mg 3.5 → 3.4" in table
+    assert "now no row covers [40, 50) mL/min: its outputs are unknown there, and what reads them undetermined" in table
     assert "→ bands: measured_clearance [40, 60]" in table
     assert "→ alone, it changes 0 patient(s)' decisions, doses or schedules and " in rule
     code, out, _ = cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"), "--format", "json")

@@ -220,6 +220,13 @@ def _table_changes(a: Any, b: Any) -> list[str]:
     for rid, row in rows_a.items():
         if rid not in rows_b:
             out.append(f"row {rid} removed ({_row_text(row, a)} → {_show(dict(row.outputs))})")
+            uncovered = _uncovered(row, b)
+            if uncovered and all(v is None for v in b.otherwise.values()):
+                out.append(f"now no row covers {uncovered}: its outputs are unknown there, and what reads them "
+                           "undetermined")
+            elif uncovered:
+                out.append(f"now no row covers {uncovered}: the otherwise outputs apply there "
+                           f"({_show(dict(b.otherwise))})")
     for rid, row in rows_b.items():
         if rid not in rows_a:
             out.append(f"row {rid} added ({_row_text(row, b)} → {_show(dict(row.outputs))})")
@@ -233,6 +240,20 @@ def _table_changes(a: Any, b: Any) -> list[str]:
                            f"{_show(row.outputs.get(key))}")
     out += _value(dict(a.otherwise), dict(b.otherwise), "otherwise")
     return out
+
+
+def _uncovered(row: Any, table: Any) -> str:
+    """The part of a removed single-input row's interval no row of ``table`` covers, in words ("" if covered)."""
+    if len(row.cells) != 1 or row.cells[0].kind != "interval" or row.cells[0].interval is None:
+        return ""
+    gone = row.cells[0].interval
+    probes = [gone.low, gone.high, (gone.low + gone.high) / 2] if not (math.isinf(gone.low) or math.isinf(gone.high)) \
+        else [gone.high - 1 if math.isinf(gone.low) else gone.low + 1]
+    values = [v for v in probes if v in gone]
+    if not values or any(any(r.cells[0].matches(v) for r in table.rows) for v in values):
+        return ""
+    unit = f" {table.inputs[0].unit}" if table.inputs[0].unit else ""
+    return f"{gone}{unit}"
 
 
 def _rule_changes(a: Any, b: Any) -> list[str]:
