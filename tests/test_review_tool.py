@@ -28,14 +28,22 @@ def test_review_against_a_revision(tmp_path) -> None:
     assert clean.stdout.strip() == "✅ all checks passed"
     assert "No guideline changed since HEAD." in (repo / "review.md").read_text()
     target = repo / "guidelines" / "bone-metastases" / "guideline.yaml"
-    target.write_text(target.read_text().replace("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,"))
+    # The three edits of issue 18: a dose, a deleted row, a French rewording.
+    edited = target.read_text().replace("then: {zoledronic_dose_mg: 3.5,", "then: {zoledronic_dose_mg: 3.4,")
+    edited = edited.replace("Tolérance comparée", "Profil de tolérance comparé", 1)
+    start, end = edited.index("      - id: zol-40-49"), edited.index("      - id: zol-30-39")
+    target.write_text(edited[:start] + edited[end:])
     changed = subprocess.run(check=False, args=tool, cwd=repo, capture_output=True, text=True)
     assert changed.returncode == 1
     report = (repo / "review.md").read_text()
-    assert changed.stdout.strip() == "❌ failed: test, diff"
+    assert changed.stdout.strip() == "❌ failed: lint, test, diff"
     assert "row zol-50-60 ([50, 60] mL/min): zoledronic_dose_mg 3.5 → 3.4" in report
+    assert "row zol-40-49 removed" in report and "now no row covers [40, 50) mL/min" in report
+    assert "→ alone, it changes 0 patient(s)' decisions, doses or schedules and " in report  # the rewording
     assert "the version does not say it (a minor change)" in report
     assert "<details open><summary>test: exit 1</summary>" in report
+    lint = report.split("<summary>lint: exit 1</summary>", 1)[1].split("</details>", 1)[0]
+    assert lint.index("error:") < lint.index("info</summary>") if "info</summary>" in lint else "error:" in lint
 
 
 def test_errors_come_first_and_info_is_folded() -> None:
