@@ -120,7 +120,8 @@ def _hint(spec: FactSpec) -> str:
         return "values: " + ", ".join(spec.values)
     if spec.type == "date":
         return "write the date as YYYY-MM-DD"
-    return f"expected a {spec.type}"
+    return {"integer": "expected a whole number", "number": "expected a number", "boolean": "expected true or false"
+            }.get(spec.type, f"expected a {spec.type}")
 
 
 MAX_LISTED = 20  # unknown fact names listed in full; the rest are counted in one line
