@@ -268,10 +268,6 @@ class Explainer:
         """What every explanation of this guideline in this language shares."""
         return prepared(self.g, self.lang)
 
-    def text(self, texts: Mapping[str, str] | Any) -> str:
-        """``texts`` in the result's language (the guideline's primary language when missing)."""
-        return localized(texts, self.lang, self.g.languages[0])
-
     def given_unit(self, name: str) -> Given | None:
         """How a quantity fact was given (value and unit as written), when the full validation did not say."""
         if self._given is not None:
