@@ -202,3 +202,56 @@ def test_constant_operands_compile_without_python_warnings() -> None:
         template, problems = compile_template("{% if 5 is none %}a{% elif 'b' is none %}b{% else %}c{% endif %}{{ x }}",
                                               "fr", {"x"}, 1000)
         assert problems == [] and template.render({"x": 1}, 1000) == "c1"
+
+
+@pytest.mark.parametrize(("text", "message", "hint"), [
+    ("w ^ 2 > 1", "the operator ^ is not allowed", "a power is written **, e.g. weight ** 0.425"),
+    ("x > 1 & x < 3", "the operator & is not allowed", "write 'and' for both conditions"),
+    ("x > 1 | x < 3", "the operator | is not allowed", "write 'or' for either condition"),
+    ("x is None", "the operator is is not allowed", "compare with ==, and test an unknown value with known(x)"),
+])
+def test_operators_python_parses_but_the_language_refuses_say_what_to_write(text: str, message: str, hint: str) -> None:
+    from engine.language.expressions import NameInfo, compile_expression
+
+    expr, problems = compile_expression(text, {"x": NameInfo("number"), "w": NameInfo("number")})
+    assert expr is None and [(p.code, p.message, p.hint) for p in problems][:1] == [("expr.not-allowed", message, hint)]
+
+
+@pytest.mark.parametrize(("text", "values", "expected"), [
+    ("floor(x)", {"x": -2.5}, -3), ("ceil(x)", {"x": 2.1}, 3), ("trunc(x)", {"x": -2.7}, -2),
+    ("sqrt(x)", {"x": 6.25}, 2.5), ("round(exp(x), 6)", {"x": 1}, 2.718282), ("round(ln(x), 6)", {"x": 10}, 2.302585),
+    ("sqrt(x)", {"x": None}, None),
+])
+def test_math_functions(text: str, values: dict, expected: object) -> None:
+    from engine.language.expressions import NameInfo, compile_expression
+    from engine.language.reference import reference_eval
+
+    expr, problems = compile_expression(text, {"x": NameInfo("number")})
+    assert problems == []
+    assert expr(values) == expected and reference_eval(expr, values) == expected
+
+
+@pytest.mark.parametrize(("text", "x", "message"), [
+    ("sqrt(x) > 1", -1, "sqrt is defined for numbers from 0, not -1"),
+    ("ln(x) > 1", 0, "ln is defined for numbers above 0, not 0"),
+    ("exp(x) > 1", 800, "exp(800) is beyond the largest number"),
+])
+def test_math_functions_outside_their_domain_are_evaluation_errors(text: str, x: int, message: str) -> None:
+    import datetime as dt
+
+    import engine
+
+    g = engine.load_text(f"""id: m
+version: 1.0.0
+status: draft
+title: {{fr: m}}
+languages: [fr]
+source: {{document: t}}
+facts:
+  x: {{type: number, range: {{min: -1000, max: 1000}}, label: {{fr: x}}}}
+rules:
+  - {{id: r, when: "{text}", then: [{{id: r, kind: information, text: {{fr: ok}}}}]}}
+""")
+    with pytest.raises(engine.EvaluationError) as caught:
+        g.evaluate({"x": x}, on=dt.date(2026, 11, 27))
+    assert message in caught.value.format()

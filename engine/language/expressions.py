@@ -103,6 +103,17 @@ COMPARISON_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
+# Operators Python parses but the language refuses, with what the author probably meant.
+_OPERATOR_HINTS = {
+    "BitXor": ("^", "a power is written **, e.g. weight ** 0.425"),
+    "BitAnd": ("&", "write 'and' for both conditions"),
+    "BitOr": ("|", "write 'or' for either condition"),
+    "Invert": ("~", "write 'not' to negate a condition"),
+    "LShift": ("<<", "multiply by a power of two instead"), "RShift": (">>", "divide by a power of two instead"),
+    "MatMult": ("@", "write * to multiply"),
+    "Is": ("is", "compare with ==, and test an unknown value with known(x)"),
+    "IsNot": ("is not", "compare with !=, and test an unknown value with known(x)"),
+}
 _NODE_WORDS = {
     "Attribute": "attribute access (x.y)", "Subscript": "indexing (x[...])", "Lambda": "lambda",
     "ListComp": "comprehensions", "GeneratorExp": "comprehensions", "SetComp": "comprehensions",
@@ -285,11 +296,15 @@ class _Checker:
             if kind not in _ALLOWED_NODES or (
                 kind not in _SIMPLEEVAL_NODES and isinstance(node, ast.expr)
             ):
+                if kind.__name__ in _OPERATOR_HINTS:
+                    symbol, hint = _OPERATOR_HINTS[kind.__name__]
+                    return self.problem(tree.body, "expr.not-allowed", f"the operator {symbol} is not allowed", hint)
                 word = _NODE_WORDS.get(kind.__name__, kind.__name__)
                 return self.problem(node, "expr.not-allowed", f"{word} is not allowed in expressions",
                                     "use facts, derived values, operators and the listed functions")
             if isinstance(node, (ast.operator, ast.unaryop, ast.cmpop)) and kind not in _ALLOWED_OPERATORS:
-                return self.problem(tree.body, "expr.not-allowed", f"operator {kind.__name__} is not allowed")
+                symbol, hint = _OPERATOR_HINTS.get(kind.__name__, (kind.__name__, ""))
+                return self.problem(tree.body, "expr.not-allowed", f"the operator {symbol} is not allowed", hint)
         found = self.visit(tree.body)
         if expect and found not in (expect, "any"):
             self.problem(tree.body, "expr.type", f"this expression gives a {found}, a {expect} is needed",

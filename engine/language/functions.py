@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,36 @@ def _months_between(start: Date | None, end: Date | None) -> Any:
     return sign * months
 
 
+def _unary(compute: Any) -> Any:
+    """A one-number function, unknown when its argument is, finite or a ValueError naming what went wrong."""
+    def apply(value: Any) -> Any:
+        if value is None:
+            return None
+        result = compute(value)
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ValueError(f"the result for {value!r} is not a finite number")
+        return result
+    return apply
+
+
+def _checked_exp(value: Any) -> Any:
+    if value > 700:  # e ** 709.8 is the largest float
+        raise OverflowError(f"exp({value!r}) is beyond the largest number")
+    return math.exp(value)
+
+
+def _checked_ln(value: Any) -> Any:
+    if value <= 0:
+        raise ValueError(f"ln is defined for numbers above 0, not {value!r}")
+    return math.log(value)
+
+
+def _checked_sqrt(value: Any) -> Any:
+    if value < 0:
+        raise ValueError(f"sqrt is defined for numbers from 0, not {value!r}")
+    return math.sqrt(value)
+
+
 REGISTRY: dict[str, Function] = {
     f.name: f
     for f in [
@@ -116,6 +147,12 @@ REGISTRY: dict[str, Function] = {
         Function("abs", _abs, ("number",), "number", doc="absolute value"),
         Function("round", _round, ("number", "number"), "number", optional=1,
                  doc="round half-up to the given number of decimals (default 0)"),
+        Function("floor", _unary(math.floor), ("number",), "number", doc="largest whole number not above the value"),
+        Function("ceil", _unary(math.ceil), ("number",), "number", doc="smallest whole number not below the value"),
+        Function("trunc", _unary(math.trunc), ("number",), "number", doc="the whole part, towards zero"),
+        Function("sqrt", _unary(_checked_sqrt), ("number",), "number", doc="square root (of a number from 0)"),
+        Function("exp", _unary(_checked_exp), ("number",), "number", doc="e to the power of the value"),
+        Function("ln", _unary(_checked_ln), ("number",), "number", doc="natural logarithm (of a number above 0)"),
         Function("add_days", _add_days, ("date", "number"), "date", doc="date plus n days"),
         Function("add_weeks", _add_weeks, ("date", "number"), "date", doc="date plus n weeks"),
         Function("add_months", _add_months, ("date", "number"), "date",
