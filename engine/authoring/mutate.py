@@ -129,24 +129,10 @@ class Spots:
         return self.at("rules", self.rule_index[rule.id], "then", index, *sub)
 
 
-# --- rebuilding a compiled guideline with one part replaced --------------------------------
-
-_with_rule = replace_rule
-_with_derived = replace_derived
-_with_table = replace_table
-
-
-def _with_fact(g: CompiledGuideline, new: Any) -> CompiledGuideline:
-    return replace_fact(g, new)
-
+# The guideline with one part replaced: engine.authoring.replace.
 
 def _without_row(r: int, rows: tuple[TableRow, ...]) -> tuple[TableRow, ...]:
     return rows[:r] + rows[r + 1:]
-
-
-def _with_recommendation(g: CompiledGuideline, rule: RuleSpec, old: RecommendationSpec,
-                         new: RecommendationSpec | None) -> CompiledGuideline:
-    return replace_recommendation(g, rule, old, new)
 
 
 # --- expression mutants --------------------------------------------------------------------
@@ -159,10 +145,18 @@ def _expressions(g: CompiledGuideline) -> Iterator[tuple[RuleSpec | DerivedSpec,
             yield step, step.expr
 
 
+def _walk(g: CompiledGuideline, kind: type[ast.AST]) -> Iterator[tuple[RuleSpec | DerivedSpec, int, Any]]:
+    """(owner, index in ast.walk order, node) of every node of ``kind`` in every condition and formula."""
+    for owner, expr in _expressions(g):
+        for i, node in enumerate(ast.walk(expr.tree)):
+            if isinstance(node, kind):
+                yield owner, i, node
+
+
 def _replaced(g: CompiledGuideline, owner: RuleSpec | DerivedSpec, expr: CompiledExpression) -> CompiledGuideline:
     if isinstance(owner, RuleSpec):
-        return _with_rule(g, owner, replace(owner, when=expr))
-    return _with_derived(g, replace(owner, expr=expr))
+        return replace_rule(g, owner, replace(owner, when=expr))
+    return replace_derived(g, replace(owner, expr=expr))
 
 
 def _tree_edit(owner: RuleSpec | DerivedSpec, index: int, change: Callable[[ast.AST], ast.AST | None]) -> Edit:
@@ -178,10 +172,6 @@ def _tree_edit(owner: RuleSpec | DerivedSpec, index: int, change: Callable[[ast.
         ast.fix_missing_locations(tree)
         return _replaced(g, owner, recompiled(expr, tree))
     return edit
-
-
-def _nodes(expr: CompiledExpression) -> list[ast.AST]:
-    return list(ast.walk(expr.tree))
 
 
 def _src(node: ast.AST) -> str:
@@ -240,30 +230,29 @@ class ThresholdStep(Operator):
     summary = "a compared number moved by one step of its precision, both ways"
 
     def mutants(self, g: CompiledGuideline, spots: Spots) -> Iterator[Mutant]:
-        for owner, expr in _expressions(g):
-            for i, node in enumerate(_nodes(expr)):
-                if not isinstance(node, ast.Compare) or not all(type(op) in _SWAPS for op in node.ops):
-                    continue  # a threshold is what an order compares with (== 0 is enum-like: left alone)
-                name = _operand_name(node)
-                for j, side in enumerate([node.left, *node.comparators]):
-                    if not (isinstance(side, ast.Constant) and type(side.value) in (int, float)):
-                        continue
-                    number = cast(float, side.value)
-                    step = _step(g, name, number)
-                    for sign in (-1, 1):
-                        moved = _moved(number, sign * step)
-                        if type(number) is int and float(moved).is_integer():
-                            moved = int(moved)
+        for owner, i, node in _walk(g, ast.Compare):
+            if not all(type(op) in _SWAPS for op in node.ops):
+                continue  # a threshold is what an order compares with (== 0 is enum-like: left alone)
+            name = _operand_name(node)
+            for j, side in enumerate([node.left, *node.comparators]):
+                if not (isinstance(side, ast.Constant) and type(side.value) in (int, float)):
+                    continue
+                number = cast(float, side.value)
+                step = _step(g, name, number)
+                for sign in (-1, 1):
+                    moved = _moved(number, sign * step)
+                    if type(number) is int and float(moved).is_integer():
+                        moved = int(moved)
 
-                        def change(n: ast.AST, j: int = j, moved: float = moved) -> None:
-                            assert isinstance(n, ast.Compare)
-                            target = [n.left, *n.comparators][j]
-                            assert isinstance(target, ast.Constant)
-                            target.value = moved
+                    def change(n: ast.AST, j: int = j, moved: float = moved) -> None:
+                        assert isinstance(n, ast.Compare)
+                        target = [n.left, *n.comparators][j]
+                        assert isinstance(target, ast.Constant)
+                        target.value = moved
 
-                        line, col = spots.expression(owner, side)
-                        yield Mutant(self.name, g.file, line, col, f"`{_src(node)}`: {number!r} → {moved!r}",
-                                     _tree_edit(owner, i, change), _touches(owner))
+                    line, col = spots.expression(owner, side)
+                    yield Mutant(self.name, g.file, line, col, f"`{_src(node)}`: {number!r} → {moved!r}",
+                                 _tree_edit(owner, i, change), _touches(owner))
 
 
 _SWAPS: dict[type, type] = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
@@ -277,26 +266,25 @@ class EqualityWiden(Operator):
     summary = "a number compared with == widened to <= or >= one step away"
 
     def mutants(self, g: CompiledGuideline, spots: Spots) -> Iterator[Mutant]:
-        for owner, expr in _expressions(g):
-            for i, node in enumerate(_nodes(expr)):
-                if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
-                        and isinstance(node.comparators[0], ast.Constant)
-                        and type(node.comparators[0].value) in (int, float)):
-                    continue
-                number = cast(float, node.comparators[0].value)
-                step = _step(g, _operand_name(node), number)
-                for op, moved in ((ast.LtE, _moved(number, step)), (ast.GtE, _moved(number, -step))):
-                    if type(number) is int and float(moved).is_integer():
-                        moved = int(moved)
+        for owner, i, node in _walk(g, ast.Compare):
+            if not (len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)
+                    and isinstance(node.comparators[0], ast.Constant)
+                    and type(node.comparators[0].value) in (int, float)):
+                continue
+            number = cast(float, node.comparators[0].value)
+            step = _step(g, _operand_name(node), number)
+            for op, moved in ((ast.LtE, _moved(number, step)), (ast.GtE, _moved(number, -step))):
+                if type(number) is int and float(moved).is_integer():
+                    moved = int(moved)
 
-                    def change(n: ast.AST, op: type = op, moved: float = moved) -> None:
-                        assert isinstance(n, ast.Compare) and isinstance(n.comparators[0], ast.Constant)
-                        n.ops[0] = op()
-                        n.comparators[0].value = moved
+                def change(n: ast.AST, op: type = op, moved: float = moved) -> None:
+                    assert isinstance(n, ast.Compare) and isinstance(n.comparators[0], ast.Constant)
+                    n.ops[0] = op()
+                    n.comparators[0].value = moved
 
-                    line, col = spots.expression(owner, node)
-                    yield Mutant(self.name, g.file, line, col, f"`{_src(node)}` → `{_SYMBOL[op]} {moved!r}`",
-                                 _tree_edit(owner, i, change), _touches(owner))
+                line, col = spots.expression(owner, node)
+                yield Mutant(self.name, g.file, line, col, f"`{_src(node)}` → `{_SYMBOL[op]} {moved!r}`",
+                             _tree_edit(owner, i, change), _touches(owner))
 
 
 class CompareSwap(Operator):
@@ -306,23 +294,20 @@ class CompareSwap(Operator):
     summary = "< and <=, > and >= exchanged"
 
     def mutants(self, g: CompiledGuideline, spots: Spots) -> Iterator[Mutant]:
-        for owner, expr in _expressions(g):
-            for i, node in enumerate(_nodes(expr)):
-                if not isinstance(node, ast.Compare):
+        for owner, i, node in _walk(g, ast.Compare):
+            for k, op in enumerate(node.ops):
+                if type(op) not in _SWAPS:
                     continue
-                for k, op in enumerate(node.ops):
-                    if type(op) not in _SWAPS:
-                        continue
-                    other = _SWAPS[type(op)]
+                other = _SWAPS[type(op)]
 
-                    def change(n: ast.AST, k: int = k, other: type = other) -> None:
-                        assert isinstance(n, ast.Compare)
-                        n.ops[k] = other()
+                def change(n: ast.AST, k: int = k, other: type = other) -> None:
+                    assert isinstance(n, ast.Compare)
+                    n.ops[k] = other()
 
-                    line, col = spots.expression(owner, node)
-                    yield Mutant(self.name, g.file, line, col,
-                                 f"`{_src(node)}`: `{_SYMBOL[type(op)]}` → `{_SYMBOL[cast(type[ast.cmpop], other)]}`",
-                                 _tree_edit(owner, i, change), _touches(owner))
+                line, col = spots.expression(owner, node)
+                yield Mutant(self.name, g.file, line, col,
+                             f"`{_src(node)}`: `{_SYMBOL[type(op)]}` → `{_SYMBOL[cast(type[ast.cmpop], other)]}`",
+                             _tree_edit(owner, i, change), _touches(owner))
 
 
 class AndOr(Operator):
@@ -332,18 +317,16 @@ class AndOr(Operator):
     summary = "and and or exchanged"
 
     def mutants(self, g: CompiledGuideline, spots: Spots) -> Iterator[Mutant]:
-        for owner, expr in _expressions(g):
-            for i, node in enumerate(_nodes(expr)):
-                if isinstance(node, ast.BoolOp):
-                    was, now = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
+        for owner, i, node in _walk(g, ast.BoolOp):
+            was, now = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
 
-                    def change(n: ast.AST) -> None:
-                        assert isinstance(n, ast.BoolOp)
-                        n.op = ast.Or() if isinstance(n.op, ast.And) else ast.And()
+            def change(n: ast.AST) -> None:
+                assert isinstance(n, ast.BoolOp)
+                n.op = ast.Or() if isinstance(n.op, ast.And) else ast.And()
 
-                    line, col = spots.expression(owner, node)
-                    yield Mutant(self.name, g.file, line, col, f"`{_src(node)}`: `{was}` → `{now}`",
-                                 _tree_edit(owner, i, change), _touches(owner))
+            line, col = spots.expression(owner, node)
+            yield Mutant(self.name, g.file, line, col, f"`{_src(node)}`: `{was}` → `{now}`",
+                         _tree_edit(owner, i, change), _touches(owner))
 
 
 class DropOperand(Operator):
@@ -353,20 +336,17 @@ class DropOperand(Operator):
     summary = "one operand of and / or dropped"
 
     def mutants(self, g: CompiledGuideline, spots: Spots) -> Iterator[Mutant]:
-        for owner, expr in _expressions(g):
-            for i, node in enumerate(_nodes(expr)):
-                if not isinstance(node, ast.BoolOp):
-                    continue
-                for k, dropped in enumerate(node.values):
-                    def change(n: ast.AST, k: int = k) -> None:
-                        assert isinstance(n, ast.BoolOp)
-                        del n.values[k]
-                        if len(n.values) == 1:  # `a and b` without b is `a`: kept as a one-operand `a and True`
-                            n.values.append(ast.Constant(isinstance(n.op, ast.And)))
+        for owner, i, node in _walk(g, ast.BoolOp):
+            for k, dropped in enumerate(node.values):
+                def change(n: ast.AST, k: int = k) -> None:
+                    assert isinstance(n, ast.BoolOp)
+                    del n.values[k]
+                    if len(n.values) == 1:  # `a and b` without b is `a`: kept as a one-operand `a and True`
+                        n.values.append(ast.Constant(isinstance(n.op, ast.And)))
 
-                    line, col = spots.expression(owner, dropped)
-                    yield Mutant(self.name, g.file, line, col, f"`{_src(node)}`: `{_src(dropped)}` dropped",
-                                 _tree_edit(owner, i, change), _touches(owner))
+                line, col = spots.expression(owner, dropped)
+                yield Mutant(self.name, g.file, line, col, f"`{_src(node)}`: `{_src(dropped)}` dropped",
+                             _tree_edit(owner, i, change), _touches(owner))
 
 
 class Negate(Operator):
@@ -393,44 +373,41 @@ class EnumLiteral(Operator):
     summary = "an enum value in a condition replaced by another of its values"
 
     def mutants(self, g: CompiledGuideline, spots: Spots) -> Iterator[Mutant]:
-        for owner, expr in _expressions(g):
-            for i, node in enumerate(_nodes(expr)):
-                if not isinstance(node, ast.Compare):
-                    continue
-                name = _operand_name(node)
-                spec = g.facts.get(name or "")
-                values = spec.values if spec is not None and spec.type in ("enum", "list") else ()
-                if not values:
-                    continue
-                for j, side in enumerate([node.left, *node.comparators]):
-                    literals = [side] if isinstance(side, ast.Constant) else \
-                        list(side.elts) if isinstance(side, (ast.List, ast.Tuple)) else []
-                    for m, literal in enumerate(literals):
-                        if not (isinstance(literal, ast.Constant) and literal.value in values):
-                            continue
-                        other = values[(values.index(literal.value) + 1) % len(values)]
-                        if other == literal.value:
-                            continue
+        for owner, i, node in _walk(g, ast.Compare):
+            name = _operand_name(node)
+            spec = g.facts.get(name or "")
+            values = spec.values if spec is not None and spec.type in ("enum", "list") else ()
+            if not values:
+                continue
+            for j, side in enumerate([node.left, *node.comparators]):
+                literals = [side] if isinstance(side, ast.Constant) else \
+                    list(side.elts) if isinstance(side, (ast.List, ast.Tuple)) else []
+                for m, literal in enumerate(literals):
+                    if not (isinstance(literal, ast.Constant) and literal.value in values):
+                        continue
+                    other = values[(values.index(literal.value) + 1) % len(values)]
+                    if other == literal.value:
+                        continue
 
-                        def change(n: ast.AST, j: int = j, m: int = m, other: str = other) -> None:
-                            assert isinstance(n, ast.Compare)
-                            target = [n.left, *n.comparators][j]
-                            if isinstance(target, (ast.List, ast.Tuple)):
-                                target = target.elts[m]
-                            assert isinstance(target, ast.Constant)
-                            target.value = other
+                    def change(n: ast.AST, j: int = j, m: int = m, other: str = other) -> None:
+                        assert isinstance(n, ast.Compare)
+                        target = [n.left, *n.comparators][j]
+                        if isinstance(target, (ast.List, ast.Tuple)):
+                            target = target.elts[m]
+                        assert isinstance(target, ast.Constant)
+                        target.value = other
 
-                        line, col = spots.expression(owner, literal)
-                        yield Mutant(self.name, g.file, line, col,
-                                     f"`{_src(node)}`: {literal.value!r} → {other!r}", _tree_edit(owner, i, change),
-                                     _touches(owner))
+                    line, col = spots.expression(owner, literal)
+                    yield Mutant(self.name, g.file, line, col,
+                                 f"`{_src(node)}`: {literal.value!r} → {other!r}", _tree_edit(owner, i, change),
+                                 _touches(owner))
 
 
 # --- table mutants -------------------------------------------------------------------------
 
 def _row_edit(table: TableSpec, rows: Callable[[tuple[TableRow, ...]], tuple[TableRow, ...]]) -> Edit:
     def edit(g: CompiledGuideline) -> CompiledGuideline:
-        return _with_table(g, replace(table, rows=rows(table.rows)))
+        return replace_table(g, replace(table, rows=rows(table.rows)))
     return edit
 
 
@@ -547,7 +524,7 @@ class RuleRemove(Operator):
         for rule in g.rules:
             line, col = spots.rule(rule)
             yield Mutant(self.name, g.file, line, col, f"rule '{rule.id}' removed",
-                         partial(_with_rule, old=rule, new=None), (rule.id,))
+                         partial(replace_rule, old=rule, new=None), (rule.id,))
 
 
 class RecommendationRemove(Operator):
@@ -563,7 +540,7 @@ class RecommendationRemove(Operator):
             for k, rec in enumerate(rule.then):
                 line, col = spots.recommendation(rule, k)
                 yield Mutant(self.name, g.file, line, col, f"rule '{rule.id}': recommendation '{rec.id}' removed",
-                             partial(_with_recommendation, rule=rule, old=rec, new=None), (rule.id,))
+                             partial(replace_recommendation, rule=rule, old=rec, new=None), (rule.id,))
 
 
 def _bumped(value: Any) -> Any:
@@ -590,7 +567,7 @@ class DoseChange(Operator):
                     line, col = spots.recommendation(rule, k, "dose", "amount")
                     yield Mutant(self.name, g.file, line, col,
                                  f"recommendation '{rec.id}': dose {amount:g} → {_bumped(amount):g}",
-                                 partial(_with_recommendation, rule=rule, old=rec, new=replace(rec, dose=new)), (rule.id,))
+                                 partial(replace_recommendation, rule=rule, old=rec, new=replace(rec, dose=new)), (rule.id,))
                 for s, part in enumerate(rec.schedule):
                     for key in ("doses", "amount"):  # how many doses a phase gives, and how much each
                         if _bumped(part.get(key)) is None:
@@ -601,7 +578,7 @@ class DoseChange(Operator):
                         yield Mutant(self.name, g.file, line, col,
                                      f"recommendation '{rec.id}': schedule phase {s + 1} {key} {part[key]:g} → "
                                      f"{_bumped(part[key]):g}",
-                                     partial(_with_recommendation, rule=rule, old=rec,
+                                     partial(replace_recommendation, rule=rule, old=rec,
                                              new=replace(rec, schedule=schedule)), (rule.id,))
 
 
@@ -627,7 +604,7 @@ class UnitFactor(Operator):
                 line, col = fact.where.line, fact.where.col
                 yield Mutant(self.name, g.file, line, col,
                              f"fact '{fact.name}': {unit.name} {key.replace('_', ' ')} {factor:g} → {_bumped(factor):g}",
-                             partial(_with_fact, new=new_fact),
+                             partial(replace_fact, new=new_fact),
                              (fact.name,))
 
 
@@ -643,7 +620,7 @@ def _text_edit(rule: RuleSpec, rec: RecommendationSpec, lang: str, text: str) ->
         if made is None:
             raise _NotLoaded("; ".join(p.message for p in problems))
         templates = FrozenDict({k: made if k == lang else t for k, t in rec.templates.items()})
-        return _with_recommendation(g, rule, rec, replace(rec, templates=templates))
+        return replace_recommendation(g, rule, rec, replace(rec, templates=templates))
     return edit
 
 
