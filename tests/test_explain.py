@@ -17,22 +17,14 @@ import pytest
 import engine
 from engine.explain import prepared
 from engine.needs import NeedsTracer
-from tests.oracle.cohort import cohort
+from tests.oracle.cohort import cohort, valid
 
 DAY = dt.date(2026, 11, 27)
 
 
 @pytest.fixture(scope="module")
 def patients(shipped: engine.Guideline) -> list[dict[str, Any]]:
-    return [p for p in cohort(shipped, 400, 11) if _valid(shipped, p)]
-
-
-def _valid(g: engine.Guideline, facts: dict[str, Any]) -> bool:
-    try:
-        g.decide(facts, on=DAY)
-    except engine.FactsError:
-        return False
-    return True
+    return [p for p in cohort(shipped, 400, 11) if valid(shipped, p, DAY)]
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])

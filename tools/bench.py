@@ -53,6 +53,7 @@ import yaml
 import engine
 from tests.oracle.bone_metastases import disagreements, reference
 from tests.oracle.cohort import cohort, write_cohort
+from tests.oracle.cohort import valid as is_valid
 from tests.oracle.lean import lean
 
 GUIDELINE = ROOT / "guidelines" / "bone-metastases" / "guideline.yaml"
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cross-check of {texts} translated texts (fr, en) against Jinja's sandbox: "
           f"{text_mismatches} mismatch(es)")
     mismatches += text_mismatches
-    valid = [p for p in patients if _valid(g, p)]
+    valid = [p for p in patients if is_valid(g, p, DAY)]
     n = len(valid)
 
     def run_lean(part: list[dict[str, Any]]) -> None:
@@ -307,14 +308,6 @@ def grow(patients: list[dict[str, Any]], repeats: int) -> None:
         per = 1e6 / len(patients)
         print(f"{len(g.compiled.rules):6d} {made:13.1f} {dec * per:10.1f} {full * per:12.1f} {js * per:13.1f} "
               f"{(full - dec) * per / max(made, 1e-9):16.2f}")
-
-
-def _valid(g: engine.Guideline, facts: dict[str, Any]) -> bool:
-    try:
-        g.decide(facts, on=DAY)
-    except engine.FactsError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -15,13 +15,22 @@ from typing import Any
 
 import engine
 
-__all__ = ["cohort", "generate", "write_cohort"]
+__all__ = ["cohort", "generate", "valid", "write_cohort"]
 
 DAY = dt.date(2026, 11, 27)
 
 def cohort(g: engine.Guideline, n: int, seed: int, missing: float = 0.10) -> list[dict[str, Any]]:
     """``n`` synthetic patients drawn from the guideline's fact declarations."""
     return list(generate(g, n, seed, missing))
+
+
+def valid(g: engine.Guideline, facts: dict[str, Any], day: dt.date = DAY) -> bool:
+    """Whether the engine accepts ``facts`` (the cohort draws some values outside a fact's domain)."""
+    try:
+        g.decide(facts, on=day)
+    except engine.FactsError:
+        return False
+    return True
 
 
 def generate(g: engine.Guideline, n: int, seed: int, missing: float = 0.10) -> Iterator[dict[str, Any]]:
