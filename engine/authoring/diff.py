@@ -534,13 +534,12 @@ def _hybrid(old: CompiledGuideline, new: CompiledGuideline, change: Change) -> C
 
 
 def _attribute(old: Guideline, new: Guideline, changes: list[Change], impact: Impact, generated: list[_Patient],
-               cases: list[_Patient], languages: tuple[str, ...], bound_points: set[tuple[str, float]],
-               refused: set[str]) -> None:
-    """For each separable change, the changed patients it changes on its own, and their bands."""
-    changed = {c.source: c for c in impact.changes + impact.text_changes}
-    if not changed:
+               reached: list[tuple[_Patient, Outcome]], languages: tuple[str, ...],
+               bound_points: set[tuple[str, float]], refused: set[str]) -> None:
+    """For each separable change, which of the changed patients (``reached``, with their outcome under
+    the old version) it changes on its own, and their bands."""
+    if not reached:
         return
-    reached = [p for p in cases + generated if p.source in changed]
     for change in changes:
         try:
             hybrid = _hybrid(old.compiled, new.compiled, change)
@@ -551,9 +550,9 @@ def _attribute(old: Guideline, new: Guideline, changes: list[Change], impact: Im
             continue  # the part reads something only the new version has: not separable
         key = f"{change.section}/{change.id}"
         found: list[PatientChange] = []
-        for patient in reached:
-            before, after = _outcome(old, patient, languages), _outcome(alone, patient, languages)
-            if before is not None and after is not None:
+        for patient, before in reached:
+            after = _outcome(alone, patient, languages)
+            if after is not None:
                 difference = _compare(patient, before, after)
                 if difference is not None:
                     found.append(difference)
@@ -595,6 +594,7 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
     impact.generated_patients = len(generated)
     languages = tuple(dict.fromkeys(new.languages + old.languages))
     refused: set[str] = set()
+    reached: list[tuple[_Patient, Outcome]] = []  # the changed patients, with their outcome under the old version
     for patient in patients + generated:
         before, after = _outcome(old, patient, languages), _outcome(new, patient, languages)
         if before is None or after is None:
@@ -603,9 +603,10 @@ def diff_guidelines(old: Guideline, new: Guideline, *, old_label: str, new_label
         change = _compare(patient, before, after)
         if change is not None:
             (impact.changes if change.clinical else impact.text_changes).append(change)
+            reached.append((patient, before))
     bound_points = {(name, value) for name, values in bounds.items() for value in values}
     impact.bands = _bands(impact.changes, generated, bound_points, refused)
-    _attribute(old, new, changes, impact, generated, patients, languages, bound_points, refused)
+    _attribute(old, new, changes, impact, generated, reached, languages, bound_points, refused)
     check = bump_check(dict(old_data or {}), dict(new_data or {})) if old_data is not None else None
     bump = check.needed if check else None
     bumped = check is None or check.enough
