@@ -104,7 +104,12 @@ class Diagnostic:
 
 
 QUOTE_CHARS = 160  # how much of a source line a diagnostic quotes (a window around its column)
-_UNSEEN = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Characters a reviewer cannot see or that reorder what they read: bidirectional
+# controls (the "Trojan Source" characters), NUL and the other C0/C1 controls but tab
+# and line breaks. engine.loading refuses them in every value and key.
+_HIDDEN_CLASS = "\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+HIDDEN_CHARACTERS = re.compile(f"[{_HIDDEN_CLASS}]")
+_UNSEEN = re.compile(f"[\r{_HIDDEN_CLASS}]")  # a quoted line shows a stray carriage return replaced too
 
 
 class EngineError(Exception):

@@ -31,7 +31,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from engine.errors import Diagnostic
+from engine.errors import HIDDEN_CHARACTERS, Diagnostic
 from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Document", "Position", "parse_yaml", "read_source"]
@@ -133,11 +133,7 @@ _ALLOWED_TAGS = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ}
 # Stands in for a refused alias, so later stages know not to report it again.
 _REFUSED = "tag:guideline-engine,2026:refused"
 
-# Characters a reviewer cannot see or that reorder what they read: bidirectional
-# controls (the "Trojan Source" characters), NUL and the other C0/C1 controls but tab
-# and line breaks. Refused in every value and key of a guideline or facts file.
-_HIDDEN = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
-                     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Refused in every value and key of a guideline or facts file: engine.errors.HIDDEN_CHARACTERS.
 _CHAR_NAMES = {"\u0000": "a NUL character", "\u202e": "a right-to-left override",
                "\u202d": "a left-to-right override", "\u2066": "a left-to-right isolate",
                "\u2067": "a right-to-left isolate", "\u2068": "a first-strong isolate",
@@ -371,7 +367,7 @@ class _Builder:
                           f"value is {len(value)} characters, more than the limit of "
                           f"{self.limits.max_scalar_chars}", path=path)
             return None
-        hidden = _HIDDEN.search(value)
+        hidden = HIDDEN_CHARACTERS.search(value)
         if hidden is not None:
             char = hidden.group()
             self._problem(node, "yaml.hidden-character",
@@ -427,7 +423,7 @@ class _Builder:
                 continue
             key = key_node.value
             key_line = key_node.start_mark.line + 1
-            if _HIDDEN.search(key):
+            if HIDDEN_CHARACTERS.search(key):
                 self._problem(key_node, "yaml.hidden-character",
                               f"the key {key.encode('unicode_escape').decode()!r} holds a hidden or reordering character",
                               "remove it; write the key in plain characters", path + (key,))
