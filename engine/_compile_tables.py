@@ -75,14 +75,34 @@ class TableCompiler(CompileContext):
                 source=freeze(raw.get("source") or {}), where=self.where(rpath),
             ))
         self._check_outputs(path + ("otherwise",), spec["otherwise"], outputs)
+        labels = spec.get("value_labels") or {}
+        self._check_labels(path, labels, outputs, rows, spec["otherwise"])
         if not ok:
             return None
         return TableSpec(
             name=name, hit=spec.get("hit", "unique"), inputs=tuple(inputs), outputs=FrozenDict(outputs),
             rows=tuple(rows), otherwise=freeze(spec["otherwise"]),
             title=self.text(path + ("title",), spec.get("title")), source=freeze(spec.get("source") or {}),
-            where=self.where(path),
+            where=self.where(path), value_labels=freeze(labels),
         )
+
+    def _check_labels(self, path: tuple[Any, ...], labels: Mapping[str, Any], outputs: Mapping[str, Any],
+                      rows: list[TableRow], otherwise: Mapping[str, Any]) -> None:
+        """Each labelled value is a value some row (or ``otherwise``) gives to that output."""
+        for out, by_value in labels.items():
+            if out not in outputs:
+                self.error(path + ("value_labels", out), "table.unknown-output",
+                           f"'{out}' is not an output of this table", "declared outputs: " + ", ".join(outputs),
+                           key=True)
+                continue
+            given = {r.outputs.get(out) for r in rows} | {otherwise.get(out)}
+            given = {v for v in given if isinstance(v, str)}
+            for value in by_value:
+                if value not in given:
+                    self.error(path + ("value_labels", out, value), "table.unknown-value",
+                               f"no row gives '{value}' to {out}",
+                               did_you_mean(value, sorted(given), "values given: " + ", ".join(sorted(given))),
+                               key=True)
 
     def _input_unit(self, ipath: tuple[Any, ...], raw: Mapping[str, Any], expr: CompiledExpression,
                     facts: Mapping[str, FactSpec]) -> tuple[Unit, Interval | None]:

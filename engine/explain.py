@@ -140,7 +140,10 @@ class Prepared:
         for i, n in enumerate(read):
             listed += [(", " if i else "") + f"{self.text(self._label(n))} ", (n,)]
         listed.append(")")
-        return ExplainEntry(name, "table", unit, name, "generic", how=tuple(listed), table=table.name, json=True)
+        labels = table.value_labels.get(name)
+        finite = {value: self.text(words) for value, words in labels.items()} if labels else None
+        return ExplainEntry(name, "table", unit, name, "finite" if finite else "generic", finite=finite,
+                            how=tuple(listed), table=table.name, json=True)
 
     def _words_of(self, entry: ExplainEntry) -> ExplainEntry:
         """``entry`` with the words of unknown, true and false, which every display may need."""

@@ -411,6 +411,12 @@ class _Builder:
             return None
         return value  # pragma: no cover - tags are checked before
 
+    @staticmethod
+    def _no_colon(key_node: Node, value_node: Node) -> bool:
+        """``{fr: Âge, en ans}``: 'en ans' is a key written without ':' (its empty value starts where it ends)."""
+        return (isinstance(value_node, ScalarNode) and value_node.tag == NULL and value_node.value == ""
+                and value_node.start_mark.index == key_node.end_mark.index)
+
     def _mapping(self, node: MappingNode, path: YamlPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
@@ -433,6 +439,15 @@ class _Builder:
                               f"duplicate key '{key}' (first defined on line {first_seen[key]})",
                               "remove one of the two; YAML would silently keep only the last",
                               path + (key,))
+                continue
+            if node.flow_style and self._no_colon(key_node, value_node):
+                previous = next(reversed(out), None)
+                before = out.get(previous) if isinstance(out.get(previous), str) else "..."
+                hint = (f"quote the text it belongs to: {previous}: \"{before}, {key}\""
+                        if previous else "quote the text that holds the comma")
+                self._problem(key_node, "yaml.comma-in-text",
+                              f"'{key}' follows a comma inside {{...}}: an unquoted comma ends a text there",
+                              hint, path + (key,))
                 continue
             first_seen[key] = key_line
             self.doc.key_positions[path + (key,)] = Position(key_line, key_node.start_mark.column + 1)

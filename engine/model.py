@@ -130,6 +130,7 @@ class TableSpec:
     source: Mapping[str, Any]
     where: Where
     facts: frozenset[str] = frozenset()
+    value_labels: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)  # output -> value -> text
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class RuleSpec:
     then: tuple[RecommendationSpec, ...]
     source: Mapping[str, Any]
     notes: tuple[str, ...]
-    statements: tuple[int, ...]
+    statements: tuple[int | str, ...]  # 3, or dotted as the source numbers it ("1.2.4")
     where: Where
     facts: frozenset[str] = frozenset()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from .conftest import SHIPPED
 
 
@@ -41,3 +43,25 @@ def test_new_scaffold_passes_validate_lint_and_test(cli, tmp_path) -> None:
     assert code == 2 and "not empty" in err
     code, _, err = cli("new", str(tmp_path / "x"), "--id", "Bad Id")
     assert code == 2 and "not a valid id" in err
+
+
+def test_new_outside_a_project_copies_the_schemas_instead_of_pointing_into_the_engine(cli, tmp_path) -> None:
+    # v1.0.0 wrote a $schema path into the engine's installation (site-packages for a wheel)
+    folder = tmp_path / "topic"
+    assert cli("new", str(folder))[0] == 0
+    first = (folder / "guideline.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=schemas/guideline.schema.json"
+    cases_first = (folder / "cases" / "basic.cases.yaml").read_text().splitlines()[0]
+    assert cases_first == "# yaml-language-server: $schema=../schemas/cases.schema.json"
+    assert json.loads((folder / "schemas" / "guideline.schema.json").read_text())["$defs"]
+
+
+def test_new_inside_a_project_points_at_its_schemas(cli, tmp_path) -> None:
+    (tmp_path / "schemas").mkdir()
+    for name in ("guideline.schema.json", "cases.schema.json"):
+        (tmp_path / "schemas" / name).write_text("{}")
+    folder = tmp_path / "guidelines" / "topic"
+    assert cli("new", str(folder))[0] == 0
+    first = (folder / "guideline.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../../schemas/guideline.schema.json"
+    assert not (folder / "schemas").exists()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["scaffold"]
+from engine.resources import SCHEMA_NAMES, schema_text
+
+__all__ = ["project_schemas", "scaffold"]
 
 _GUIDELINE = """\
 # yaml-language-server: $schema={schema}
@@ -63,21 +65,41 @@ cases:
 """
 
 
-def scaffold(folder: Path, guideline_id: str, title: str, schemas: Path, today: str) -> list[Path]:
-    """Create ``folder`` with guideline.yaml and cases/basic.cases.yaml; return the files written."""
+def project_schemas(folder: Path) -> Path | None:
+    """The ``schemas/`` folder of the project ``folder`` is in (the nearest ancestor that has one), or None."""
+    for parent in [folder.resolve(), *folder.resolve().parents]:
+        if (parent / "schemas" / "guideline.schema.json").is_file():
+            return parent / "schemas"
+    return None
+
+
+def scaffold(folder: Path, guideline_id: str, title: str, schemas: Path | None, today: str) -> list[Path]:
+    """Create ``folder`` with guideline.yaml and cases/basic.cases.yaml; return the files written.
+
+    ``schemas`` is the folder the files' ``$schema`` lines point at. Without one
+    (an installed engine, a project with no ``schemas/``), the shipped schemas
+    are copied into ``folder/schemas/``: a path into the engine's installation
+    would break at its next upgrade or in another environment.
+    """
     if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", guideline_id):
         raise ValueError(f"'{guideline_id}' is not a valid id (lower case, digits, '-', '_', '.')")
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} exists and is not empty")
     cases = folder / "cases"
     cases.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if schemas is None:
+        schemas = folder / "schemas"
+        schemas.mkdir()
+        for name in SCHEMA_NAMES:
+            (schemas / name).write_text(schema_text(name), encoding="utf-8")
+            written.append(schemas / name)
     schema_from_guideline = _relative(schemas / "guideline.schema.json", folder)
     schema_from_cases = _relative(schemas / "cases.schema.json", cases)
-    written = [folder / "guideline.yaml", cases / "basic.cases.yaml"]
-    written[0].write_text(_GUIDELINE.format(schema=schema_from_guideline, id=guideline_id, title=title),
-                          encoding="utf-8")
-    written[1].write_text(_CASES.format(schema=schema_from_cases, today=today), encoding="utf-8")
-    return written
+    (folder / "guideline.yaml").write_text(
+        _GUIDELINE.format(schema=schema_from_guideline, id=guideline_id, title=title), encoding="utf-8")
+    (cases / "basic.cases.yaml").write_text(_CASES.format(schema=schema_from_cases, today=today), encoding="utf-8")
+    return [folder / "guideline.yaml", cases / "basic.cases.yaml", *written]
 
 
 def _relative(target: Path, start: Path) -> str:

@@ -487,13 +487,12 @@ def _cmd_show(args: argparse.Namespace, stdout: IO[str]) -> int:
 
 
 def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
-    from engine.authoring.scaffold import scaffold
+    from engine.authoring.scaffold import project_schemas, scaffold
 
     folder = Path(args.folder)
-    package = Path(__file__).resolve().parent
-    # In a checkout the schemas sit at the repository root; an installed wheel
-    # carries them inside the package.
-    schemas = package.parent / "schemas" if (package.parent / "schemas").is_dir() else package / "schemas"
+    # The $schema lines point at the project's own schemas/ (this repository's,
+    # when the folder is inside it); elsewhere the scaffold copies the schemas.
+    schemas = project_schemas(folder.parent)
     try:
         written = scaffold(folder, args.id or folder.name, args.title, schemas, dt.date.today().isoformat())
     except (ValueError, FileExistsError, OSError) as exc:
