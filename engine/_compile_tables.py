@@ -95,8 +95,7 @@ class TableCompiler(CompileContext):
                            f"'{out}' is not an output of this table", "declared outputs: " + ", ".join(outputs),
                            key=True)
                 continue
-            given = {r.outputs.get(out) for r in rows} | {otherwise.get(out)}
-            given = {v for v in given if isinstance(v, str)}
+            given = {v for v in [*(r.outputs.get(out) for r in rows), otherwise.get(out)] if isinstance(v, str)}
             for value in by_value:
                 if value not in given:
                     self.error(path + ("value_labels", out, value), "table.unknown-value",

@@ -442,9 +442,9 @@ class _Builder:
                 continue
             if node.flow_style and self._no_colon(key_node, value_node):
                 previous = next(reversed(out), None)
-                before = out.get(previous) if isinstance(out.get(previous), str) else "..."
+                before = out[previous] if previous is not None and isinstance(out[previous], str) else "..."
                 hint = (f"quote the text it belongs to: {previous}: \"{before}, {key}\""
-                        if previous else "quote the text that holds the comma")
+                        if previous is not None else "quote the text that holds the comma")
                 self._problem(key_node, "yaml.comma-in-text",
                               f"'{key}' follows a comma inside {{...}}: an unquoted comma ends a text there",
                               hint, path + (key,))

@@ -15,27 +15,21 @@ evaluator.
 from __future__ import annotations
 
 import ast
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import simpleeval
 
-from engine.language.expressions import bounded_power
+from engine.language.expressions import BINARY_OPERATORS, COMPARISON_OPERATORS
 from engine.language.functions import REGISTRY
 from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline
 
 __all__ = ["NeedsTracer", "missing_facts_of"]
 
-_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv, ast.Pow: bounded_power,
-}
-_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
-}
+# The language's own operator tables: the tracer computes what the evaluator computes.
+_ARITHMETIC = BINARY_OPERATORS
+_COMPARE = COMPARISON_OPERATORS
 _NOTHING: frozenset[str] = frozenset()
 Traced = tuple[Any, frozenset[str]]  # (value, missing facts that leave it unknown)
 

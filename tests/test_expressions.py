@@ -209,6 +209,11 @@ def test_constant_operands_compile_without_python_warnings() -> None:
     ("x > 1 & x < 3", "the operator & is not allowed", "write 'and' for both conditions"),
     ("x > 1 | x < 3", "the operator | is not allowed", "write 'or' for either condition"),
     ("x is None", "the operator is is not allowed", "compare with ==, and test an unknown value with known(x)"),
+    # v1.0.0 accepted // and % with Python's floor rule (-10 // 3 is -4; CQL's div gives -3)
+    ("x // 3 > 1", "the operator // is not allowed", "write floor(a / b) to round the quotient down or trunc(a / b) "
+     "to cut it towards zero (CQL's div): they differ for negative numbers"),
+    ("x % 3 == 1", "the operator % is not allowed", "write a - b * trunc(a / b) for CQL's mod (sign of a) or "
+     "a - b * floor(a / b) for the remainder with the sign of b"),
 ])
 def test_operators_python_parses_but_the_language_refuses_say_what_to_write(text: str, message: str, hint: str) -> None:
     from engine.language.expressions import NameInfo, compile_expression
@@ -221,6 +226,8 @@ def test_operators_python_parses_but_the_language_refuses_say_what_to_write(text
     ("floor(x)", {"x": -2.5}, -3), ("ceil(x)", {"x": 2.1}, 3), ("trunc(x)", {"x": -2.7}, -2),
     ("sqrt(x)", {"x": 6.25}, 2.5), ("round(exp(x), 6)", {"x": 1}, 2.718282), ("round(ln(x), 6)", {"x": 10}, 2.302585),
     ("sqrt(x)", {"x": None}, None),
+    # CQL's div and mod, written out now that // and % are refused
+    ("trunc(x / 3)", {"x": -10}, -3), ("x - 3 * trunc(x / 3)", {"x": -10}, -1),
 ])
 def test_math_functions(text: str, values: dict, expected: object) -> None:
     from engine.language.expressions import NameInfo, compile_expression
@@ -255,3 +262,48 @@ rules:
     with pytest.raises(engine.EvaluationError) as caught:
         g.evaluate({"x": x}, on=dt.date(2026, 11, 27))
     assert message in caught.value.format()
+
+
+@pytest.mark.parametrize(("text", "values", "expected"), [
+    ("years_between(born, today)", {"born": dt.date(1954, 2, 28), "today": dt.date(2026, 2, 27)}, 71),
+    ("years_between(born, today)", {"born": dt.date(1954, 2, 28), "today": dt.date(2026, 2, 28)}, 72),
+    ("years_between(born, today)", {"born": dt.date(2000, 2, 29), "today": dt.date(2001, 2, 28)}, 1),
+    ("years_between(today, born)", {"born": dt.date(1954, 3, 1), "today": dt.date(2026, 2, 28)}, -71),
+    # a month from 31 January is the end of February (the day is clamped to the month's end)
+    ("months_between(born, today)", {"born": dt.date(2026, 1, 31), "today": dt.date(2026, 2, 28)}, 1),
+    ("months_between(born, today)", {"born": dt.date(2026, 1, 30), "today": dt.date(2026, 2, 27)}, 0),
+    ("add_months(born, 1)", {"born": dt.date(2026, 1, 31), "today": None}, dt.date(2026, 2, 28)),
+    ("days_between(date('2026-01-01'), today)", {"born": None, "today": dt.date(2026, 3, 1)}, 59),
+    ("today >= date('2026-07-01')", {"born": None, "today": dt.date(2026, 6, 30)}, False),
+    ("years_between(born, today)", {"born": None, "today": dt.date(2026, 6, 30)}, None),
+])
+def test_dates_literals_and_durations(text: str, values: dict, expected: object) -> None:
+    # v1.0.0 had no date literal and no years_between: ages were computed by hand from days
+    from engine.language.expressions import NameInfo, compile_expression
+    from engine.language.reference import reference_eval
+
+    expr, problems = compile_expression(text, {"born": NameInfo("date"), "today": NameInfo("date")})
+    assert problems == []
+    assert expr(values) == expected and reference_eval(expr, values) == expected
+
+
+@pytest.mark.parametrize(("text", "col", "message"), [
+    ("today > date('2026-02-30')", 14, "'2026-02-30' is not a calendar date written YYYY-MM-DD"),
+    ("today > date('1/2/2026')", 14, "'1/2/2026' is not a calendar date written YYYY-MM-DD"),
+    ("today > date(label)", 14, "date() takes a date written in quotes, e.g. date('2026-01-31')"),
+])
+def test_a_date_literal_is_checked_at_load_time(text: str, col: int, message: str) -> None:
+    from engine.language.expressions import NameInfo, compile_expression
+
+    expr, problems = compile_expression(text, {"today": NameInfo("date"), "label": NameInfo("text")})
+    assert expr is None and [(p.code, p.col, p.message) for p in problems] == [("expr.date", col, message)]
+
+
+def test_every_function_declares_its_unknown_rule_in_the_registry() -> None:
+    from engine.language.functions import REGISTRY
+
+    assert {name for name, fn in REGISTRY.items() if fn.unknown == "decides"} == {"known"}
+    for name, fn in REGISTRY.items():
+        if fn.unknown == "propagate":
+            arguments = [None] * (len(fn.args) - fn.optional)
+            assert fn.impl(*arguments) is None, name

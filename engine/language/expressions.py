@@ -40,7 +40,7 @@ import simpleeval
 
 from engine import bytecode
 from engine.errors import did_you_mean
-from engine.language.functions import REGISTRY
+from engine.language.functions import REGISTRY, parse_date_literal
 from engine.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
@@ -62,10 +62,13 @@ _ALLOWED_NODES = {
     ast.Expression, ast.Expr, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Compare, ast.IfExp,
     ast.Call, ast.Name, ast.Constant, ast.List, ast.Tuple, ast.Load,
     ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd,
-    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Pow, ast.FloorDiv,
+    ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow,
     ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
 }
-_ALLOWED_OPERATORS = set(simpleeval.DEFAULT_OPERATORS) | {ast.Not}
+# // and % are refused: Python rounds the quotient down (-10 // 3 is -4) where
+# CQL's div and mod truncate towards zero (-3): an author used to either would
+# silently get the other on a negative number, so the author writes which.
+_ALLOWED_OPERATORS = (set(simpleeval.DEFAULT_OPERATORS) - {ast.FloorDiv, ast.Mod}) | {ast.Not}
 
 MAX_POWER_BITS = 4096  # a power's result: at most this many bits (about 1 233 digits), floats within their range
 
@@ -95,8 +98,7 @@ def _short(number: Any) -> str:
 
 BINARY_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv,
-    ast.Pow: bounded_power,
+    ast.Div: operator.truediv, ast.Pow: bounded_power,
 }
 COMPARISON_OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -111,6 +113,10 @@ _OPERATOR_HINTS = {
     "Invert": ("~", "write 'not' to negate a condition"),
     "LShift": ("<<", "multiply by a power of two instead"), "RShift": (">>", "divide by a power of two instead"),
     "MatMult": ("@", "write * to multiply"),
+    "FloorDiv": ("//", "write floor(a / b) to round the quotient down or trunc(a / b) to cut it towards zero "
+                 "(CQL's div): they differ for negative numbers"),
+    "Mod": ("%", "write a - b * trunc(a / b) for CQL's mod (sign of a) or a - b * floor(a / b) for the remainder "
+            "with the sign of b"),
     "Is": ("is", "compare with ==, and test an unknown value with known(x)"),
     "IsNot": ("is not", "compare with !=, and test an unknown value with known(x)"),
 }
@@ -430,12 +436,25 @@ class _Checker:
             if fn.variadic:
                 want = f"at least {low}"
             return self.problem(node, "expr.arguments", f"{fn.name}() takes {want} argument(s), {count} given")
+        if fn.name == "date":
+            return self._date_literal(node)
         for i, arg in enumerate(node.args):
             expected = fn.args[min(i, len(fn.args) - 1)]
             got = self.visit(arg)
             if expected != "any":
                 self._want(arg, got, expected)
         return fn.returns
+
+    def _date_literal(self, node: ast.Call) -> str:
+        """``date('2026-01-31')``: a written date, checked now (a date computed from text would be a guess)."""
+        arg = node.args[0]
+        if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+            return self.problem(arg, "expr.date", "date() takes a date written in quotes, e.g. date('2026-01-31')",
+                                "dates of the patient are facts; compute others with add_days, add_months...")
+        if parse_date_literal(arg.value) is None:
+            return self.problem(arg, "expr.date", f"'{arg.value}' is not a calendar date written YYYY-MM-DD",
+                                "e.g. date('2026-01-31')")
+        return "date"
 
     def visit_List(self, node: ast.List | ast.Tuple) -> str:
         kinds = set()

@@ -1,10 +1,11 @@
 """The one registry of functions callable from guideline expressions.
 
-Every function takes already-evaluated arguments, any of which may be
-``None`` (unknown), and returns ``None`` when an argument it needs is unknown
--- except :func:`known`, which is how an author asks "is this fact given?".
-The same implementations serve the compiled evaluator and the simpleeval
-reference evaluator, so the two cannot drift apart.
+Each function declares its unknown rule once, here: ``propagate`` (the
+default: unknown when any argument is unknown, so its implementation never
+sees ``None``) or ``decides`` (``known``, which answers "is this given?" and
+is never unknown). The same wrapped implementations serve the compiled
+evaluator, the needs tracer and the simpleeval reference evaluator, so they
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import calendar
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["REGISTRY", "Function"]
+__all__ = ["REGISTRY", "Function", "parse_date_literal"]
 
 Date = dt.date
 
@@ -26,38 +27,36 @@ class Function:
     """A callable with its signature for the compile-time type checker."""
 
     name: str
-    impl: Callable[..., Any]
+    compute: Callable[..., Any]  # the function on known arguments
     args: tuple[str, ...]  # expected type of each argument ("number", "date", "any"...)
     returns: str
     variadic: bool = False  # the last argument type repeats (min, max)
     optional: int = 0  # how many trailing arguments may be left out
     doc: str = ""
+    unknown: str = "propagate"  # propagate: unknown in, unknown out | decides: never unknown (known)
+    impl: Callable[..., Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "impl", self.compute if self.unknown == "decides" else _propagating(self.compute))
+
+
+def _propagating(compute: Callable[..., Any]) -> Callable[..., Any]:
+    # `None in args` is a C-level scan; arguments are numbers, dates or text,
+    # which never compare equal to None.
+    def impl(*args: Any) -> Any:
+        return None if None in args else compute(*args)
+    impl.__name__ = getattr(compute, "__name__", "impl")
+    return impl
 
 
 def _known(value: Any) -> bool:
     return value is not None
 
 
-# `None in values` is a C-level scan; the values are numbers or dates, which
-# never compare equal to None.
-def _min(*values: Any) -> Any:
-    return None if None in values else min(values)
-
-
-def _max(*values: Any) -> Any:
-    return None if None in values else max(values)
-
-
-def _abs(value: Any) -> Any:
-    return None if value is None else abs(value)
-
-
 MAX_ROUND_DIGITS = 15  # round()'s decimals, either way: a huge count would compute 10 ** decimals
 
 
 def _round(value: Any, decimals: Any = 0) -> Any:
-    if value is None or decimals is None:
-        return None
     from engine.language.units import round_half_up
 
     digits = int(decimals)
@@ -66,52 +65,52 @@ def _round(value: Any, decimals: Any = 0) -> Any:
     return round_half_up(value, digits)
 
 
-def _add_days(day: Date | None, n: Any) -> Date | None:
-    if day is None or n is None:
-        return None
-    return day + dt.timedelta(days=int(n))
-
-
-def _add_weeks(day: Date | None, n: Any) -> Date | None:
-    if day is None or n is None:
-        return None
-    return day + dt.timedelta(weeks=int(n))
-
-
-def _add_months(day: Date | None, n: Any) -> Date | None:
+def _add_months(day: Date, n: Any) -> Date:
     """Calendar months; the day is clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
-    if day is None or n is None:
-        return None
     index = day.year * 12 + (day.month - 1) + int(n)
     year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise ValueError(f"the date would be in the year {year}")
     last = calendar.monthrange(year, month + 1)[1]
     return Date(year, month + 1, min(day.day, last))
 
 
-def _days_between(start: Date | None, end: Date | None) -> Any:
-    if start is None or end is None:
-        return None
-    return (end - start).days
-
-
-def _months_between(start: Date | None, end: Date | None) -> Any:
+def _months_between(start: Date, end: Date) -> int:
     """Whole calendar months from ``start`` to ``end`` (negative if end is before)."""
-    if start is None or end is None:
-        return None
     sign = 1
     if end < start:
         start, end, sign = end, start, -1
     months = (end.year - start.year) * 12 + (end.month - start.month)
-    if _add_months(start, months) > end:  # type: ignore[operator]
+    if _add_months(start, months) > end:
         months -= 1
     return sign * months
 
 
-def _unary(compute: Any) -> Any:
-    """A one-number function, unknown when its argument is, finite or a ValueError naming what went wrong."""
+def _years_between(start: Date, end: Date) -> int:
+    """Whole years from ``start`` to ``end``, as an age is counted (29 Feb + 1 year = 28 Feb)."""
+    return int(_months_between(start, end) / 12)  # whole months, cut towards zero
+
+
+def parse_date_literal(text: str) -> Date | None:
+    """The date a ``date('YYYY-MM-DD')`` literal writes, or None when it is no calendar date."""
+    if not isinstance(text, str) or len(text) != 10:
+        return None
+    try:
+        return Date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _date(text: str) -> Date:
+    found = parse_date_literal(text)
+    if found is None:  # the checker refuses such a literal at load time
+        raise ValueError(f"{text!r} is not a date written YYYY-MM-DD")
+    return found
+
+
+def _finite(compute: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A one-number function whose result must be a finite number (a ValueError says which value went wrong)."""
     def apply(value: Any) -> Any:
-        if value is None:
-            return None
         result = compute(value)
         if isinstance(result, float) and not math.isfinite(result):
             raise ValueError(f"the result for {value!r} is not a finite number")
@@ -140,26 +139,31 @@ def _checked_sqrt(value: Any) -> Any:
 REGISTRY: dict[str, Function] = {
     f.name: f
     for f in [
-        Function("known", _known, ("any",), "boolean",
+        Function("known", _known, ("any",), "boolean", unknown="decides",
                  doc="true when the value is given or computable, false when unknown; never unknown itself"),
-        Function("min", _min, ("number", "number"), "number", variadic=True, doc="smallest of the numbers"),
-        Function("max", _max, ("number", "number"), "number", variadic=True, doc="largest of the numbers"),
-        Function("abs", _abs, ("number",), "number", doc="absolute value"),
+        Function("min", min, ("number", "number"), "number", variadic=True, doc="smallest of the numbers"),
+        Function("max", max, ("number", "number"), "number", variadic=True, doc="largest of the numbers"),
+        Function("abs", abs, ("number",), "number", doc="absolute value"),
         Function("round", _round, ("number", "number"), "number", optional=1,
                  doc="round half-up to the given number of decimals (default 0)"),
-        Function("floor", _unary(math.floor), ("number",), "number", doc="largest whole number not above the value"),
-        Function("ceil", _unary(math.ceil), ("number",), "number", doc="smallest whole number not below the value"),
-        Function("trunc", _unary(math.trunc), ("number",), "number", doc="the whole part, towards zero"),
-        Function("sqrt", _unary(_checked_sqrt), ("number",), "number", doc="square root (of a number from 0)"),
-        Function("exp", _unary(_checked_exp), ("number",), "number", doc="e to the power of the value"),
-        Function("ln", _unary(_checked_ln), ("number",), "number", doc="natural logarithm (of a number above 0)"),
-        Function("add_days", _add_days, ("date", "number"), "date", doc="date plus n days"),
-        Function("add_weeks", _add_weeks, ("date", "number"), "date", doc="date plus n weeks"),
+        Function("floor", _finite(math.floor), ("number",), "number", doc="largest whole number not above the value"),
+        Function("ceil", _finite(math.ceil), ("number",), "number", doc="smallest whole number not below the value"),
+        Function("trunc", _finite(math.trunc), ("number",), "number", doc="the whole part, towards zero"),
+        Function("sqrt", _finite(_checked_sqrt), ("number",), "number", doc="square root (of a number from 0)"),
+        Function("exp", _finite(_checked_exp), ("number",), "number", doc="e to the power of the value"),
+        Function("ln", _finite(_checked_ln), ("number",), "number", doc="natural logarithm (of a number above 0)"),
+        Function("add_days", lambda day, n: day + dt.timedelta(days=int(n)), ("date", "number"), "date",
+                 doc="date plus n days"),
+        Function("add_weeks", lambda day, n: day + dt.timedelta(weeks=int(n)), ("date", "number"), "date",
+                 doc="date plus n weeks"),
         Function("add_months", _add_months, ("date", "number"), "date",
                  doc="date plus n calendar months (clamped to the month's end)"),
-        Function("days_between", _days_between, ("date", "date"), "number",
+        Function("days_between", lambda start, end: (end - start).days, ("date", "date"), "number",
                  doc="days from the first date to the second"),
         Function("months_between", _months_between, ("date", "date"), "number",
                  doc="whole calendar months from the first date to the second"),
+        Function("years_between", _years_between, ("date", "date"), "number",
+                 doc="whole years from the first date to the second, as an age is counted"),
+        Function("date", _date, ("text",), "date", doc="the date written 'YYYY-MM-DD' (a literal: date('2026-01-31'))"),
     ]
 }
