@@ -142,7 +142,7 @@ class TableCompiler(CompileContext):
             return Cell("any", text=str(cell))
         kind = inp.expr.type if inp else "any"
         info = self.scope.get(inp.expr.text.strip()) if inp else None
-        if isinstance(cell, str) and kind in ("number", "any") and (cell.strip()[:1] in "[(<>="):
+        if isinstance(cell, str) and kind in ("number", "score", "any") and (cell.strip()[:1] in "[(<>="):
             interval = parse_interval(cell)
             if interval is None:
                 self.error(path, "table.interval", f"'{cell}' is not an interval",
@@ -152,7 +152,7 @@ class TableCompiler(CompileContext):
                 self.error(path, "table.empty-interval", f"interval {cell} contains no value")
             return Cell("interval", interval.converted(factor), text=cell)
         values = tuple(cell) if isinstance(cell, list) else (cell,)
-        if kind == "number":
+        if kind in ("number", "score"):
             self.error(path, "table.cell-type", f"{cell!r} is not an interval for the numeric input",
                        "write [a, b], [a, b), < x, >= x ...")
         if info is not None and info.values:

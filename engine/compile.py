@@ -45,7 +45,8 @@ _FHIR_ELEMENTS: dict[str, dict[str, tuple[str, ...]]] = {
     "MedicationStatement": {"agent": ("enum",), "start": ("date",)},
     "Procedure": {"present": ("boolean",), "date": ("date",)},
 }
-_DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date"}
+_DERIVED_TYPES = {"boolean": "boolean", "number": "number", "quantity": "number", "enum": "enum", "date": "date",
+                  "score": "score"}
 
 
 def _iteration_bound(info: NameInfo) -> int | None:

@@ -22,9 +22,21 @@ from engine.accel.codegen import WHAT_IF, Slow
 from engine.errors import Diagnostic, EvaluationError
 from engine.facts import validate_facts
 from engine.language.expressions import CompiledExpression
+from engine.language.intervals import Interval, intersect
+from engine.language.scores import Score
 from engine.language.units import IdentityCache, settle
 from engine.loading import Document
-from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, RecommendationSpec, RuleSpec, TableSpec, Where
+from engine.model import (
+    Cell,
+    CompiledGuideline,
+    DerivedSpec,
+    FrozenDict,
+    RecommendationSpec,
+    RuleSpec,
+    TableRow,
+    TableSpec,
+    Where,
+)
 from engine.results import Explainer, Probe, Recommendation, Result, make_borderline, make_recommendation, make_result
 from engine.texts.formatting import localized
 from engine.texts.templates import TemplateRuntimeError
@@ -59,6 +71,8 @@ def match_table(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...
     """
     if any(k is None for k in keys):
         return tuple(None for _ in table.outputs), None
+    if any(type(k) is Score for k in keys):
+        return _match_range(table, keys)
     hits = [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys, strict=True))]
     if not hits:
         return tuple(table.otherwise.get(o) for o in table.outputs), "otherwise"
@@ -69,6 +83,44 @@ def match_table(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...
         shown = ", ".join(map(str, keys))
         raise _Failure(table.where, f"table '{table.name}' has hit policy unique but rows "
                                     f"{', '.join(r.id for r in hits)} all match {shown}")
+    return tuple(hits[0].outputs.get(o) for o in table.outputs), hits[0].id
+
+
+def _cell_holds(cell: Cell, key: Any) -> bool | None:
+    """Whether ``key`` satisfies ``cell``; for a score's range, None when the range straddles the cell."""
+    if type(key) is not Score or cell.kind != "interval":
+        return cell.matches(key)
+    assert cell.interval is not None
+    span = Interval(key.low, key.high, True, True)
+    if intersect(span, cell.interval) is None:
+        return False
+    return True if key.low in cell.interval and key.high in cell.interval else None
+
+
+def _match_range(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:
+    """A table read with a score's range: decided only when every value of the range gives the same row(s)."""
+    unknown = tuple(None for _ in table.outputs), None
+    states: list[tuple[TableRow, bool | None]] = []
+    for row in table.rows:
+        held = [_cell_holds(c, k) for c, k in zip(row.cells, keys, strict=True)]
+        states.append((row, False if False in held else None if None in held else True))
+    if table.hit == "first":
+        for row, state in states:
+            if state is None:
+                return unknown  # an earlier row may or may not match
+            if state:
+                return tuple(row.outputs.get(o) for o in table.outputs), row.id
+    elif any(state is None for _, state in states):
+        return unknown
+    hits = [row for row, state in states if state]
+    if not hits:
+        return tuple(table.otherwise.get(o) for o in table.outputs), "otherwise"
+    if table.hit == "collect":
+        return (tuple(tuple(row.outputs[o] for row in hits if row.outputs[o] is not None) for o in table.outputs),
+                ",".join(row.id for row in hits))
+    if len(hits) > 1:
+        raise _Failure(table.where, f"table '{table.name}' has hit policy unique but rows "
+                                    f"{', '.join(r.id for r in hits)} all match {', '.join(map(str, keys))}")
     return tuple(hits[0].outputs.get(o) for o in table.outputs), hits[0].id
 
 

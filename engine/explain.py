@@ -31,6 +31,7 @@ from typing import Any
 
 from engine.accel.explaincode import ExplainEntry, build_explainer
 from engine.facts import Given, given_as
+from engine.language.scores import Score
 from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline, DerivedSpec, FactSpec, RuleSpec, TableSpec
 from engine.needs import NeedsTracer
@@ -66,6 +67,8 @@ def json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
+    if isinstance(value, Score):
+        return value.as_json()
     return value
 
 
@@ -128,6 +131,7 @@ class Prepared:
             listed += [(", " if i else "") + f"{self.labels.get(name, name)} ", (name,)]
         formula = self.text(spec.formula) if spec.formula else ""
         how = (formula + " (", *listed, ")") if formula else tuple(listed)
+        # a score is shown as a number once every item is known, as its range before (the generic display)
         kind = {"boolean": "boolean", "number": "number", "quantity": "number", "date": "date"}.get(spec.type, "generic")
         return ExplainEntry(spec.name, "derived", spec.unit, self.labels[spec.name], kind, spec.display_decimals,
                             finite=self._booleans() if kind == "boolean" else None, how=how,
@@ -193,6 +197,10 @@ class Prepared:
             return format_number(value, self.lang, decimals) + (f" {unit}" if unit else "")
         if isinstance(value, tuple):
             return ", ".join(map(str, value)) if value else "-"
+        if isinstance(value, Score):
+            return self.words["score_range"].format(
+                low=format_number(value.low, self.lang, decimals), high=format_number(value.high, self.lang, decimals),
+                count=value.unknown, items=self.words["item_unknown" if value.unknown == 1 else "items_unknown"])
         return str(value)
 
     def shown(self, entry: ExplainEntry, raw: Any) -> str:

@@ -22,6 +22,7 @@ import simpleeval
 
 from engine.language.expressions import BINARY_OPERATORS, COMPARISON_OPERATORS
 from engine.language.functions import REGISTRY
+from engine.language.scores import Score
 from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline
 
@@ -140,7 +141,8 @@ class _Walk:
             return node.value, _NOTHING
         if isinstance(node, ast.Name):
             value = self.env.get(node.id)
-            return value, (_NOTHING if value is not None else self.name(node.id))
+            # a score with unknown items needs what its items need
+            return value, (_NOTHING if value is not None and type(value) is not Score else self.name(node.id))
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [self.trace(e) for e in node.elts]
             return tuple(v for v, _ in items), _union(n for _, n in items)
@@ -152,7 +154,7 @@ class _Walk:
                 return None, needs
             if isinstance(node.op, ast.Not):
                 return not value, _NOTHING
-            return (-value if isinstance(node.op, ast.USub) else value), _NOTHING
+            return (-value if isinstance(node.op, ast.USub) else value), needs
         if isinstance(node, ast.BinOp):
             return self._strict([node.left, node.right], _ARITHMETIC[type(node.op)])
         if isinstance(node, ast.Compare):
@@ -166,23 +168,33 @@ class _Walk:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id == "known":
                 return self.trace(node.args[0])[0] is not None, _NOTHING
-            impl = REGISTRY[node.func.id].impl
-            return self._strict(list(node.args), impl)
+            function = REGISTRY[node.func.id]
+            if function.unknown == "bounds":  # a score: the known items give a range, the others are needed
+                traced = [self.trace(a) for a in node.args]
+                value = function.impl(*(v for v, _ in traced))
+                return value, (_NOTHING if value is not None and type(value) is not Score else _union(n for _, n in traced))
+            return self._strict(list(node.args), function.impl)
         return None, _NOTHING
 
     def _strict(self, operands: list[ast.expr], apply: Callable[..., Any]) -> Traced:
-        """Unknown when any operand is: the unknown operands' facts are needed."""
+        """Unknown when any operand is: the unknown operands' facts are needed (a score's: its items')."""
         traced = [self.trace(o) for o in operands]
         if any(v is None for v, _ in traced):
             return None, _union(n for v, n in traced if v is None)
-        return apply(*(v for v, _ in traced)), _NOTHING
+        value = apply(*(v for v, _ in traced))
+        return value, (_union(n for _, n in traced) if type(value) is Score else _NOTHING)
 
     def _compare(self, node: ast.Compare) -> Traced:
         traced = [self.trace(o) for o in [node.left, *node.comparators]]
         if any(v is None for v, _ in traced):
             return None, _union(n for v, n in traced if v is None)
         values = [v for v, _ in traced]
-        return all(_COMPARE[type(op)](a, b) for op, a, b in zip(node.ops, values, values[1:], strict=False)), _NOTHING
+        links = [_COMPARE[type(op)](a, b) for op, a, b in zip(node.ops, values, values[1:], strict=False)]
+        if False in links:
+            return False, _NOTHING
+        if None in links:  # a score's range straddles a threshold: its unknown items are needed
+            return None, _union(n for _, n in traced)
+        return True, _NOTHING
 
     def _boolean(self, node: ast.BoolOp) -> Traced:
         """Kleene: a decisive operand (false for and, true for or) decides with nothing needed."""

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from engine.explain import Explained, Explainer
+from engine.language.scores import Score
 from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, TableSpec
 from engine.texts.formatting import format_number
 
@@ -258,6 +259,8 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(v) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, Score):
+        return value.as_json()
     return value
 
 

@@ -121,6 +121,8 @@ def _rows_disjoint(table: TableSpec) -> bool:
 
 def _chained(table: TableSpec) -> bool:
     """True when the table becomes an if/elif chain; otherwise the generic matcher is called."""
+    if any(i.expr.type == "score" for i in table.inputs):
+        return False  # a score's range may span rows: the generic matcher decides (engine.evaluate.match_table)
     return table.hit in ("unique", "first") and ((table.hit == "first" and len(table.inputs) == 1)
                                                  or _rows_disjoint(table))
 

@@ -46,6 +46,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 __all__ = [
     "BINARY_OPERATORS",
     "COMPARISON_OPERATORS",
+    "READS_SCORE",
     "RUNTIME_GLOBALS",
     "CompiledExpression",
     "ExprProblem",
@@ -312,7 +313,12 @@ class _Checker:
                 symbol, hint = _OPERATOR_HINTS.get(kind.__name__, (kind.__name__, ""))
                 return self.problem(tree.body, "expr.not-allowed", f"the operator {symbol} is not allowed", hint)
         found = self.visit(tree.body)
-        if expect and found not in (expect, "any"):
+        if found == "score" and expect == "number":
+            self.problem(tree.body, "expr.score", "this expression is a score: unknown items give a range",
+                         "declare the derived value with type: score")
+        elif expect == "score" and found == "number":
+            pass  # a score whose items are all known is a number
+        elif expect and found not in (expect, "any"):
             self.problem(tree.body, "expr.type", f"this expression gives a {found}, a {expect} is needed",
                          "a condition compares values, e.g. age >= 18")
         return found
@@ -347,7 +353,10 @@ class _Checker:
         return info.type
 
     def _want(self, node: ast.AST, got: str, *wanted: str) -> None:
-        if got != "any" and got not in wanted:
+        if got == "score" and "number" in wanted and "score" not in wanted:
+            self.problem(node, "expr.score", "a score with unknown items cannot be used here",
+                         _SCORE_HINT)
+        elif got != "any" and got not in wanted:
             self.problem(node, "expr.type", f"expected a {' or '.join(wanted)} here, got a {got}")
 
     def visit_BoolOp(self, node: ast.BoolOp) -> str:
@@ -360,11 +369,13 @@ class _Checker:
         if isinstance(node.op, ast.Not):
             self._want(node.operand, got, "boolean")
             return "boolean"
-        self._want(node.operand, got, "number")
-        return "number"
+        self._want(node.operand, got, "number", "score")
+        return "score" if got == "score" else "number"
 
     def visit_BinOp(self, node: ast.BinOp) -> str:
         left, right = self.visit(node.left), self.visit(node.right)
+        if "score" in (left, right):
+            return self._score_arithmetic(node, left, right)
         self._want(node.left, left, "number")
         self._want(node.right, right, "number")
         if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant):
@@ -373,9 +384,32 @@ class _Checker:
                 self.problem(node.right, "expr.too-large", f"exponent {exponent} is too large")
         return "number"
 
+    def _score_arithmetic(self, node: ast.BinOp, left: str, right: str) -> str:
+        """A score plus, minus a number or score; times, divided by a number: a score."""
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            self._want(node.left, left, "number", "score")
+            self._want(node.right, right, "number", "score")
+            return "score"
+        other = right if left == "score" else left
+        if isinstance(node.op, (ast.Mult, ast.Div)) and other in ("number", "any"):
+            if isinstance(node.op, ast.Div) and right == "score":
+                return self.problem(node, "expr.score", "a number cannot be divided by a score with unknown items",
+                                    _SCORE_HINT)
+            return "score"
+        return self.problem(node, "expr.score", "a score with unknown items cannot be used here", _SCORE_HINT)
+
     def visit_Compare(self, node: ast.Compare) -> str:
         operands = [node.left, *node.comparators]
         types = [self.visit(o) for o in operands]
+        if "score" in types:
+            # Against a score's range a comparison may be unknown although both operands have a
+            # value: the code generator must test its result (KleeneCodegen.never_unknown).
+            setattr(node, READS_SCORE, True)
+            two_scores_equal = types.count("score") > 1 and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops)
+            if two_scores_equal or any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+                self.problem(node, "expr.score", "a score with unknown items is compared with a number here",
+                             "write score >= 2, score == 0, ...")
+            types = ["number" if t == "score" else t for t in types]
         for i, op in enumerate(node.ops):
             a, b = operands[i], operands[i + 1]
             ta, tb = types[i], types[i + 1]
@@ -417,6 +451,8 @@ class _Checker:
         body, orelse = self.visit(node.body), self.visit(node.orelse)
         if "any" not in (body, orelse) and _base(body) != _base(orelse):
             self.problem(node.orelse, "expr.type", f"both branches must give the same type ({body} vs {orelse})")
+        if "score" in (body, orelse):
+            return "score"
         return body if body != "any" else orelse
 
     def visit_Call(self, node: ast.Call) -> str:
@@ -438,12 +474,33 @@ class _Checker:
             return self.problem(node, "expr.arguments", f"{fn.name}() takes {want} argument(s), {count} given")
         if fn.name == "date":
             return self._date_literal(node)
+        if fn.name == "known" and self.visit(node.args[0]) == "score":
+            return self.problem(node, "expr.score", "known() of a score with unknown items: compare the score instead",
+                                "score >= 2 is decided as soon as the known items suffice")
+        if fn.name == "points":
+            return self._points(node)
+        if fn.unknown == "bounds":  # count_true, sum: scores are parts of a score
+            for arg in node.args:
+                self._want(arg, self.visit(arg), fn.args[0], *(("score",) if fn.args[0] == "number" else ()))
+            return fn.returns
         for i, arg in enumerate(node.args):
             expected = fn.args[min(i, len(fn.args) - 1)]
             got = self.visit(arg)
             if expected != "any":
                 self._want(arg, got, expected)
         return fn.returns
+
+    def _points(self, node: ast.Call) -> str:
+        """``points(condition, n)``: n a written number, so a missing item's range is known now."""
+        self._want(node.args[0], self.visit(node.args[0]), "boolean")
+        value = node.args[1]
+        if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
+            value = value.operand
+        if not (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+            return self.problem(node.args[1], "expr.score", "points() takes a written number of points, e.g. "
+                                "points(age >= 75, 2)", "the points of an item are part of the score's definition")
+        self.visit(node.args[1])
+        return "score"
 
     def _date_literal(self, node: ast.Call) -> str:
         """``date('2026-01-31')``: a written date, checked now (a date computed from text would be a guess)."""
@@ -471,7 +528,12 @@ class _Checker:
 
 
 def _base(kind: str) -> str:
-    return "text" if kind in ("enum", "text") else kind
+    return "text" if kind in ("enum", "text") else "number" if kind == "score" else kind
+
+
+READS_SCORE = "_reads_score"  # set by the checker on comparisons that may read a score's range
+_SCORE_HINT = ("a score with unknown items is compared (score >= 2), added to, subtracted from, or multiplied "
+               "by a number; min, max, round... need every item known")
 
 
 def _depth(tree: ast.AST) -> int:
@@ -513,6 +575,8 @@ class KleeneCodegen:
             return node.value is not None
         if isinstance(node, ast.NamedExpr):
             return KleeneCodegen.never_unknown(node.value)
+        if isinstance(node, ast.Compare) and getattr(node, READS_SCORE, False):
+            return False  # against a score's range: unknown when the range straddles the threshold
         return isinstance(node, (ast.Tuple, ast.Compare, ast.BinOp)) or (
             isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
 
@@ -577,6 +641,14 @@ class KleeneCodegen:
 
     def gen_Compare(self, node: ast.Compare) -> ast.expr:
         """A (chained) comparison: unknown if an operand is unknown, else Kleene ``and`` of the links."""
+        generated = self._compare(node)
+        if getattr(node, READS_SCORE, False):
+            for part in ast.walk(generated):
+                if isinstance(part, ast.Compare):
+                    setattr(part, READS_SCORE, True)
+        return generated
+
+    def _compare(self, node: ast.Compare) -> ast.expr:
         operands = [self.gen(o) for o in [node.left, *node.comparators]]
         if len(node.ops) == 1:
             op = type(node.ops[0])()

@@ -2,8 +2,9 @@
 
 Each function declares its unknown rule once, here: ``propagate`` (the
 default: unknown when any argument is unknown, so its implementation never
-sees ``None``) or ``decides`` (``known``, which answers "is this given?" and
-is never unknown). The same wrapped implementations serve the compiled
+sees ``None``), ``decides`` (``known``, which answers "is this given?" and
+is never unknown) or ``bounds`` (the scores of :mod:`engine.language.scores`:
+the known items give a range). The same wrapped implementations serve the compiled
 evaluator, the needs tracer and the simpleeval reference evaluator, so they
 cannot drift apart.
 """
@@ -16,6 +17,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine.language.scores import count_true, points, score_sum
 
 __all__ = ["REGISTRY", "Function", "parse_date_literal"]
 
@@ -33,11 +36,13 @@ class Function:
     variadic: bool = False  # the last argument type repeats (min, max)
     optional: int = 0  # how many trailing arguments may be left out
     doc: str = ""
-    unknown: str = "propagate"  # propagate: unknown in, unknown out | decides: never unknown (known)
+    # propagate: unknown in, unknown out | decides: never unknown (known) | bounds: a score's range
+    # from the known items (engine.language.scores)
+    unknown: str = "propagate"
     impl: Callable[..., Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "impl", self.compute if self.unknown == "decides" else _propagating(self.compute))
+        object.__setattr__(self, "impl", _propagating(self.compute) if self.unknown == "propagate" else self.compute)
 
 
 def _propagating(compute: Callable[..., Any]) -> Callable[..., Any]:
@@ -164,6 +169,12 @@ REGISTRY: dict[str, Function] = {
                  doc="whole calendar months from the first date to the second"),
         Function("years_between", _years_between, ("date", "date"), "number",
                  doc="whole years from the first date to the second, as an age is counted"),
+        Function("count_true", count_true, ("boolean", "boolean"), "score", variadic=True, optional=1,
+                 unknown="bounds", doc="how many of the conditions are true (a score: unknown items give a range)"),
+        Function("points", points, ("boolean", "number"), "score", unknown="bounds",
+                 doc="the points when the condition holds, 0 when not, a range when unknown"),
+        Function("sum", score_sum, ("number", "number"), "score", variadic=True, optional=1, unknown="bounds",
+                 doc="the sum of numbers and scores"),
         Function("date", _date, ("text",), "date", doc="the date written 'YYYY-MM-DD' (a literal: date('2026-01-31'))"),
     ]
 }

@@ -20,12 +20,16 @@ EXPLAIN: dict[str, dict[str, str]] = {
            "borderline": "{label} à {value}, à moins de {tolerance} du seuil de {threshold} : de l'autre côté, {changes}.",
            "table_instead": "{table} donnerait « {there} » au lieu de « {here} »",
            "rule_fires": "« {rule} » s'appliquerait", "rule_not": "« {rule} » ne s'appliquerait plus",
-           "rule_unknown": "« {rule} » serait indéterminé", "sep": " ; "},
+           "rule_unknown": "« {rule} » serait indéterminé", "sep": " ; ",
+           "score_range": "au moins {low}, au plus {high} ({count} {items})", "item_unknown": "élément inconnu",
+           "items_unknown": "éléments inconnus"},
     "en": {"yes": "yes", "no": "no", "input_unknown": "input unknown", "no_row": "no row", "quoted": "“{}”",
            "borderline": "{label} at {value}, within {tolerance} of the {threshold} threshold: on the other side, {changes}.",
            "table_instead": "{table} would give “{there}” instead of “{here}”",
            "rule_fires": "“{rule}” would apply", "rule_not": "“{rule}” would no longer apply",
-           "rule_unknown": "“{rule}” would be undetermined", "sep": "; "},
+           "rule_unknown": "“{rule}” would be undetermined", "sep": "; ",
+           "score_range": "at least {low}, at most {high} ({count} {items})", "item_unknown": "item unknown",
+           "items_unknown": "items unknown"},
 }
 
 RESULT: dict[str, dict[str, str]] = {
