@@ -58,6 +58,11 @@ class CompileContext:
             self.scope[name] = NameInfo("any")
         return False
 
+    @property
+    def kinds(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each name's type and enum values, for the checks of what texts compare (engine.texts)."""
+        return {name: (info.type, info.values) for name, info in self.scope.items()}
+
     def error(self, path: tuple[Any, ...], code: str, message: str, hint: str = "", **kw: Any) -> None:
         self.errors.append(self.doc.diagnostic(path, code, message, hint=hint, **kw))
 

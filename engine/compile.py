@@ -261,9 +261,11 @@ class _Compiler(TableCompiler):
         for lang, text in texts.items():
             tpath = path + ("text", lang)
             compiled, problems = compile_template(text, lang, available, self.limits.max_template_chars,
-                                                  lengths=lengths, limits=self.limits)
+                                                  lengths=lengths, limits=self.limits, kinds=self.kinds)
+            folded = self.doc.position(tpath).style == ">"
             for p in problems:
-                line, col = self.locate(tpath, p.line, 1)
+                # a folded text (>) reads its block's lines as one: the column is walked across them
+                line, col = self.locate(tpath, p.line, p.col, folded=folded and p.line == 1)
                 self.error_at(tpath, line, col, p.code, p.message, p.hint)
             if compiled is not None:
                 templates[lang] = compiled

@@ -85,3 +85,59 @@ def test_an_unquoted_comma_in_a_flow_text_is_one_error_with_a_quote_hint() -> No
     # a key written with its colon and nothing after it is not this mistake
     _, found = check_text(text.replace("en mg/g,", "en_mg:,"), "kdigo.yaml")
     assert "yaml.comma-in-text" not in [d.code for d in found]
+
+
+TEXTS = MINIMAL_HEAD + textwrap.dedent("""\
+    facts:
+      sex: {type: enum, values: [female, male], label: {fr: Sexe, en: Sex}}
+      risk: {type: enum, values: [low, high, very_high], label: {fr: Risque, en: Risk}}
+      smoker: {type: boolean, label: {fr: Fumeur, en: Smoker}}
+      age: {type: integer, range: {min: 0, max: 120}, label: {fr: Âge, en: Age}}
+    rules:
+      - id: advice
+        when: age >= 18
+        then:
+          - id: advice
+            kind: information
+            text:
+              fr: >-
+                Patient{% if sex == 'female' %}e{% else %}{% endif %} :
+                {% if sex == 'female' %}femme{% else %}homme{% endif %},
+                {% if risk == 'high' %}risque élevé{% elif risk == 'very_high' %}risque très élevé{% else %}risque faible{% endif %}
+                {%- if smoker is unknown %}, tabac à préciser{% elif not smoker %}, non-fumeur{% endif %}
+                {{- ' (' ~ ('majeur' if age >= 18 else 'mineur') ~ ')' }}.
+              en: "{% if sex is known %}{{ sex }}{% endif %}."
+    """)
+
+
+def test_an_unknown_condition_renders_no_branch_unless_the_text_handles_unknown() -> None:
+    # v1.0.0: None == 'female' is false, so a patient of unknown sex was told "homme", and an
+    # unknown risk "risque faible"; `not smoker` with smoker unknown printed "non-fumeur".
+    guideline = engine.load_text(TEXTS, "texts.yaml")
+    texts = [guideline.evaluate({"age": 40}, lang="fr").recommendations[0].text for _ in range(3)]
+    assert texts == ["Patient : , , tabac à préciser (majeur)."] * 3  # the translated text and Jinja agree
+    jinja = guideline.compiled.rules[0].then[0].templates["fr"].jinja_only()
+    assert jinja.render({"age": 40, "sex": None, "risk": None, "smoker": None}, 1000) == texts[0]
+    known = guideline.evaluate({"age": 40, "sex": "female", "risk": "very_high", "smoker": False}, lang="fr")
+    assert known.recommendations[0].text == "Patiente : femme, risque très élevé, non-fumeur (majeur)."
+    assert guideline.evaluate({"age": 40, "sex": "male"}, lang="en").recommendations[0].text == "male."
+
+
+def test_a_literal_a_text_compares_is_checked_like_a_condition_with_its_position() -> None:
+    # v1.0.0: passed validate and lint --strict, and a high-risk patient was told "very high risk"
+    text = TEXTS.replace("{% if risk == 'high' %}", "{% if risk == 'hihg' %}")
+    _, found = check_text(text, "texts.yaml")
+    assert [(d.line, d.col, d.code, d.message, d.hint) for d in found] == [
+        (22, 27, "template.unknown-value", "'hihg' is not a value of risk", "did you mean 'high'?")]
+    text = TEXTS.replace("{% elif not smoker %}", "{% elif smoker == 'no' %}")
+    _, found = check_text(text, "texts.yaml")
+    assert [(d.line, d.col, d.code) for d in found] == [(23, 76, "template.type")]
+    assert found[0].message == "smoker is a boolean: it is never equal to the text 'no'"
+
+
+def test_an_unknown_name_in_a_text_points_at_the_name_not_at_the_texts_first_line() -> None:
+    # v1.0.0: reported at the first line of the text (line 20 here, column 13)
+    text = TEXTS.replace("{% elif risk == 'very_high' %}", "{% elif rsik == 'very_high' %}")
+    _, found = check_text(text, "texts.yaml")
+    assert [(d.line, d.col, d.code, d.hint) for d in found] == [
+        (22, 56, "template.unknown-name", "did you mean 'risk'?")]

@@ -162,7 +162,7 @@ def test_translated_code_survives_pickling() -> None:
     assert restored.render(env, 1000) == template.render(env, 1000) == "Traitements : alpha, gamma."
 
 
-HELPERS = {"_num", "_date", "_loop", "_join", "_fold", "_strip", "_out", "_c", "env"}
+HELPERS = {"_num", "_date", "_loop", "_join", "_fold", "_strip", "_out", "_c", "env", "_kand", "_kor", "_knot"}
 
 
 def _code_objects(code):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +27,8 @@ from engine.errors import did_you_mean
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.texts import textgen
 from engine.texts.formatting import UNKNOWN_WORD, format_date, format_number, tidy_text
+from engine.texts.kleene import HELPERS, TESTS
+from engine.texts.threevalued import column_of, literal_problems, three_valued, token_columns
 
 __all__ = [
     "CheckedText",
@@ -151,6 +154,10 @@ def environment(lang: str) -> ImmutableSandboxedEnvironment:
         if name not in keep:
             del env.filters[name]
     env.globals.clear()
+    # The three-valued connectives the rewritten conditions call, and `is unknown` / `is known`
+    # (engine.texts.threevalued); authors' own names starting with '_' are unknown names.
+    env.globals.update(HELPERS)
+    env.tests.update(TESTS)
     return env
 
 
@@ -171,9 +178,11 @@ _PYTHON_ERRORS = (RecursionError, MemoryError, OverflowError, ZeroDivisionError,
 def render(template: Any, context: Mapping[str, Any]) -> str:
     """Render ``template`` reading ``context``; every failure becomes :class:`RenderFailure`."""
     try:
-        # shared=True: the context reads the caller's mapping instead of
-        # copying it for each text (texts cannot assign: see compile_template).
-        return str(template.environment.concat(template.root_render_func(template.new_context(context, shared=True))))
+        # shared=True: the context reads the caller's mapping instead of copying it for each text
+        # (texts cannot assign: see compile_template); it then skips the globals, so the
+        # three-valued connectives are chained after the patient's values.
+        values = ChainMap(context, HELPERS)  # type: ignore[arg-type]
+        return str(template.environment.concat(template.root_render_func(template.new_context(values, shared=True))))
     except SecurityError as exc:
         raise RenderFailure(f"template refused by the sandbox: {exc}") from None
     except TemplateError as exc:
@@ -222,17 +231,18 @@ def instrumented(lang: str, text: str) -> tuple[Any, tuple[str, ...]]:
         if not node.else_:
             node.else_ = []
         mark(node.else_, f"if #{number} (line {node.lineno}): else", node.lineno)
-    return env.from_string(tree), tuple(labels)
+    return env.from_string(three_valued(tree)), tuple(labels)
 
 
 @dataclass(frozen=True)
 class TemplateProblem:
-    """A problem in one template; ``line`` is 1-based inside the template text."""
+    """A problem in one template; ``line`` and ``col`` are 1-based inside the template text."""
 
     code: str
     message: str
     line: int = 1
     hint: str = ""
+    col: int = 1
 
 
 class CheckedText(NamedTuple):
@@ -248,10 +258,12 @@ class CheckedText(NamedTuple):
 def check_text(
     text: str, lang: str, available: set[str], max_chars: int, *,
     lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS,
+    kinds: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
 ) -> tuple[CheckedText | None, list[TemplateProblem]]:
     """Parse and compile ``text``; check that every variable it uses is available.
 
-    ``lengths`` bounds how many items a loop over each name can go through
+    ``kinds`` gives each name's type and enum values: what a text compares is
+    checked against them (engine.texts.threevalued). ``lengths`` bounds how many items a loop over each name can go through
     (see :func:`iterations`); a text whose loops could run more than
     ``limits.max_template_iterations`` times in all is refused.
     """
@@ -274,10 +286,15 @@ def check_text(
     except TemplateSyntaxError as exc:  # e.g. an unknown filter (TemplateAssertionError)
         return None, [TemplateProblem("template.syntax", f"template error: {exc.message}", exc.lineno or 1,
                                       "filters: " + ", ".join(sorted(env.filters)))]
+    columns = token_columns(list(env.lex(text)), text)
     for name in sorted(used - available):
+        line, col = column_of(columns, _first_line_of(tree, name), name, ("name",))
         problems.append(TemplateProblem(
-            "template.unknown-name", f"unknown variable '{name}' in template", _first_line_of(tree, name),
-            did_you_mean(name, available, "use a fact, derived value or table output name")))
+            "template.unknown-name", f"unknown variable '{name}' in template", line,
+            did_you_mean(name, available, "use a fact, derived value or table output name"), col))
+    for found, message, first, literal, hint in literal_problems(tree, kinds or {}):
+        line, col = column_of(columns, first, literal, ("string", "integer", "float"))
+        problems.append(TemplateProblem(found, message, line, hint, col))
     for attribute in tree.find_all(nodes.Getattr):
         if attribute.attr.startswith("_"):
             problems.append(TemplateProblem("template.not-allowed",
@@ -302,6 +319,7 @@ def check_text(
     if problems:
         return None, problems
     plain = all(isinstance(n, (nodes.Output, nodes.TemplateData)) for n in tree.find_all(nodes.Node))
+    three_valued(tree)
     # Translated before Jinja compiles: Jinja's optimizer rewrites the tree in place.
     text_code = None if plain else textgen.translate(tree, lang, one_line="\n" not in text)
     code = env.compile(tree)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine import bytecode
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.texts.formatting import UNKNOWN_WORD, fold_line, format_date, format_number, localized, tidy_text
+from engine.texts.kleene import HELPERS
 
 if TYPE_CHECKING:  # the sandbox (and Jinja) is imported only when a text is compiled or falls back
     from engine.texts.sandbox import TemplateProblem
@@ -114,12 +115,13 @@ class CompiledTemplate:
 
 
 def compile_template(text: str, lang: str, available: set[str], max_chars: int, *,
-                     lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS
+                     lengths: Mapping[str, int | None] | None = None, limits: Limits = DEFAULT_LIMITS,
+                     kinds: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
                      ) -> tuple[CompiledTemplate | None, list[TemplateProblem]]:
     """Parse, check and compile ``text`` (see :func:`engine.texts.sandbox.check_text`)."""
     from engine.texts.sandbox import check_text
 
-    checked, problems = check_text(text, lang, available, max_chars, lengths=lengths, limits=limits)
+    checked, problems = check_text(text, lang, available, max_chars, lengths=lengths, limits=limits, kinds=kinds)
     if checked is None:
         return None, problems
     return CompiledTemplate(lang, text, checked.names, checked.code, checked.static, checked.text_code,
@@ -157,6 +159,7 @@ def text_function(text_code: Any) -> Callable[[Any], str]:
         "__builtins__": {}, "_c": constants, "_num": format_number, "_date": format_date, "_loop": _loop,
         "_join": "".join, "_fold": fold_line, "_strip": str.strip,
         "_out": lambda value: unknown if value is None else str(value),
+        **HELPERS,
     }
     exec(code, namespace)  # noqa: S102 - built from AST nodes by textgen.translate(), author text only as constants
     render: Callable[[Any], str] = namespace["render"]

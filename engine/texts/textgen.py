@@ -29,6 +29,8 @@ from typing import Any
 
 from jinja2 import nodes
 
+from engine.texts.kleene import HELPERS
+
 __all__ = ["TextCode", "translate"]
 
 # (code object, constants the code reads by index, language); run by
@@ -40,6 +42,9 @@ _COMPARE = {"eq": ast.Eq, "ne": ast.NotEq, "gt": ast.Gt, "gteq": ast.GtE, "lt": 
 # '*' and '**' are left out on purpose: the sandbox bounds them (see sandbox._Sandbox).
 _BINARY = {nodes.Add: ast.Add, nodes.Sub: ast.Sub, nodes.Div: ast.Div, nodes.FloorDiv: ast.FloorDiv}
 _UNARY = {nodes.Neg: ast.USub, nodes.Pos: ast.UAdd}
+# Jinja's tests that are identity checks: `is none`, `is unknown`, `is known`, `is true`, `is false`.
+_IDENTITY_TESTS = {"none": (False, None), "unknown": (False, None), "known": (True, None), "true": (False, True),
+                   "false": (False, False)}
 _SPACES = re.compile(r"[ \t\r\n]+")
 _LOOP_ATTRIBUTES = ("index", "index0", "first", "last", "length", "revindex", "revindex0")
 
@@ -94,12 +99,16 @@ class _Translator:
                 return _call("_num", value, ast.Constant(self.lang), *digits)
             if node.name == "date" and not node.args:
                 return _call("_date", value, ast.Constant(self.lang))
-        if isinstance(node, nodes.Test) and node.name == "none" and not node.args and not node.kwargs \
-                and node.dyn_args is None and node.dyn_kwargs is None:
+        if isinstance(node, nodes.Test) and node.name in _IDENTITY_TESTS and not node.args \
+                and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None:
             tested = self.expr(node.node)
+            negated, constant = _IDENTITY_TESTS[node.name]
             if isinstance(tested, ast.Constant):  # `5 is none`: decided now (and no "is with a literal" warning)
-                return ast.Constant(tested.value is None)
-            return ast.Compare(tested, [ast.Is()], [ast.Constant(None)])
+                return ast.Constant((tested.value is constant) != negated)
+            return ast.Compare(tested, [ast.IsNot() if negated else ast.Is()], [ast.Constant(constant)])
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name in HELPERS \
+                and not node.kwargs and node.dyn_args is None and node.dyn_kwargs is None:
+            return _call(node.node.name, *(self.expr(a) for a in node.args))  # the three-valued connectives
         if isinstance(node, nodes.Compare) and all(op.op in _COMPARE for op in node.ops):
             return ast.Compare(self.expr(node.expr), [_COMPARE[op.op]() for op in node.ops],
                                [self.expr(op.expr) for op in node.ops])
