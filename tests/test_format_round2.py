@@ -141,3 +141,97 @@ def test_an_unknown_name_in_a_text_points_at_the_name_not_at_the_texts_first_lin
     _, found = check_text(text, "texts.yaml")
     assert [(d.line, d.col, d.code, d.hint) for d in found] == [
         (22, 56, "template.unknown-name", "did you mean 'risk'?")]
+
+
+HEAT_MAP = MINIMAL_HEAD + textwrap.dedent("""\
+    facts:
+      gfr_category: {type: enum, values: [G1, G2, G3], label: {fr: DFG, en: GFR}}
+      albuminuria: {type: enum, values: [A1, A2, A3], label: {fr: Albuminurie, en: Albuminuria}}
+      age: {type: integer, range: {min: 18, max: 120}, label: {fr: Âge, en: Age}}
+      egfr: {type: number, range: {min: 0, max: 200}, label: {fr: DFGe, en: eGFR}}
+    tables:
+      risk:
+        inputs: [{expr: gfr_category}, {expr: albuminuria}]
+        outputs: {risk_level: null}
+        rows:
+          - {id: g1-a1, when: [G1, A1], then: {risk_level: low}}
+          - {id: g1-a2, when: [G1, A2], then: {risk_level: moderate}}
+          - {id: g1-a3, when: [G1, A3], then: {risk_level: high}}
+          - {id: g2-a1, when: [G2, A1], then: {risk_level: low}}
+          - {id: g2-a2, when: [G2, A2], then: {risk_level: moderate}}
+          - {id: g2-a3, when: [G2, A3], then: {risk_level: high}}
+          - {id: g3-a1, when: [G3, A1], then: {risk_level: moderate}}
+          - {id: g3-a2, when: [G3, A2], then: {risk_level: high}}
+          - {id: g3-a3, when: [G3, A3], then: {risk_level: very_high}}
+        otherwise: {risk_level: null}
+      follow_up:
+        inputs: [{expr: risk_level}, {expr: age}]
+        outputs: {visits_per_year: null}
+        rows:
+          - {id: low-young, when: [low, "[18, 64]"], then: {visits_per_year: 1}}
+          - {id: low-old, when: [low, "[65, 120]"], then: {visits_per_year: 1}}
+          - {id: moderate, when: [moderate, any], then: {visits_per_year: 1}}
+          - {id: high, when: [high, any], then: {visits_per_year: 2}}
+          - {id: very-high, when: [very_high, any], then: {visits_per_year: 3}}
+        otherwise: {visits_per_year: null}
+      dose:
+        inputs: [{expr: age}, {expr: egfr, domain: "[0, 200]"}]
+        outputs: {dose_mg: mg}
+        rows:
+          - {id: young-low, when: ["[18, 74]", "[0, 30)"], then: {dose_mg: 5}}
+          - {id: young-high, when: ["[18, 74]", "[30, 200]"], then: {dose_mg: 10}}
+          - {id: old-low, when: ["[75, 120]", "[0, 30)"], then: {dose_mg: 2.5}}
+          - {id: old-high, when: ["[75, 120]", "[30, 200]"], then: {dose_mg: 5}}
+        otherwise: {dose_mg: null}
+    rules:
+      - id: follow
+        when: visits_per_year >= 1 and dose_mg > 0
+        source: {section: "1"}
+        then: [{id: follow, kind: information, text: {fr: Suivi, en: Follow-up}}]
+    """)
+
+
+def _findings(text: str) -> list[tuple[int, str, str]]:
+    from engine.authoring.lint import lint_text
+
+    found, loaded = lint_text(text, "heat.yaml")
+    assert loaded, found
+    return [(d.line, d.code, d.message) for d in found if d.severity != "info"]
+
+
+def test_a_two_dimensional_table_without_gaps_and_an_integer_age_give_no_finding() -> None:
+    # v1.0.0 skipped tables with two numeric inputs or another table's output as input, and an
+    # integer age cut [18, 64] / [65, 120] reported "no row covers (64, 65)"
+    assert _findings(HEAT_MAP) == []
+
+
+def test_a_deleted_heat_map_cell_is_a_gap_named_in_words() -> None:
+    text = HEAT_MAP.replace("      - {id: g2-a2, when: [G2, A2], then: {risk_level: moderate}}\n", "")
+    assert _findings(text) == [(16, "table-gap", "table 'risk': no row covers gfr_category = G2, albuminuria = A2")]
+
+
+def test_gaps_and_overlaps_of_two_numeric_inputs_and_of_a_table_output_input() -> None:
+    text = HEAT_MAP.replace('"[30, 200]"], then: {dose_mg: 10}', '"[40, 200]"], then: {dose_mg: 10}')
+    text = text.replace('when: [low, "[65, 120]"]', 'when: [low, "[60, 120]"]')
+    assert _findings(text) == [
+        (32, "table-overlap", "table 'follow_up': rows low-young and low-old both match [60, 64] when risk_level = low"),
+        (40, "table-gap", "table 'dose': no row covers age in [18, 74], egfr in [30, 40)"),
+    ]
+
+
+def test_a_duplicate_row_is_found_at_lint_time() -> None:
+    # v1.0.0: found only when a patient hit both rows at run time
+    text = HEAT_MAP.replace("      - {id: g3-a3, when: [G3, A3], then: {risk_level: very_high}}\n",
+                            "      - {id: g3-a3, when: [G3, A3], then: {risk_level: very_high}}\n"
+                            "      - {id: g3-a3-copy, when: [G3, A3], then: {risk_level: high}}\n")
+    assert _findings(text) == [(26, "table-duplicate-row",
+                                "table 'risk': row g3-a3-copy has the same cells as row g3-a3 (G3, A3)")]
+
+
+def test_known_in_a_condition_is_a_warning_saying_what_happens_to_the_patient() -> None:
+    # v1.0.0: known(x) silently turned "undetermined, needs x" into "not fired"
+    text = HEAT_MAP.replace("when: visits_per_year >= 1 and dose_mg > 0", "when: visits_per_year >= 1 and known(dose_mg)")
+    assert _findings(text) == [(48, "known-masks-unknown",
+                                "rule 'follow': when dose_mg is unknown (from age, egfr), the rule is not fired instead "
+                                "of undetermined: a patient with it missing gets neither the recommendation nor "
+                                "'dose_mg needed'")]

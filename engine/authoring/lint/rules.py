@@ -107,3 +107,46 @@ def rule_always_true(ctx: Context) -> Iterator[Diagnostic]:
 def _rules(ctx: Context) -> list[Any]:
     # Compiled rules keep file order, so the i-th compiled rule is rules[i] in the file.
     return list(ctx.guideline.rules)
+
+
+@check("known-masks-unknown", "warning")
+def known_masks_unknown(ctx: Context) -> Iterator[Diagnostic]:
+    """``known(x)`` as a condition of a rule: with x missing the rule is *not fired* rather than undetermined.
+
+    A missing fact normally leaves the rule undetermined and asks for the fact;
+    ``known(x) and ...`` decides "no" instead, so nobody is told x is needed.
+    Failing: ``when: known(egfr) and egfr < 30``.
+    Passing: ``when: egfr < 30`` (undetermined, "needs egfr", when egfr is missing), or
+    ``not known(x)`` in a rule that asks for x; silence it with a reason where another
+    rule asks for the fact.
+    """
+    g = ctx.guideline
+    for index, rule in enumerate(g.rules):
+        for atom in _atoms(rule.when.tree.body):
+            if not (isinstance(atom, ast.Call) and isinstance(atom.func, ast.Name) and atom.func.id == "known"
+                    and atom.args and isinstance(atom.args[0], ast.Name)):
+                continue
+            name = atom.args[0].id
+            facts = sorted(_facts_behind(g, name))
+            needed = f" (from {', '.join(facts)})" if facts and facts != [name] else ""
+            yield ctx.finding(
+                ("rules", index, "when"), "known-masks-unknown",
+                f"rule '{rule.id}': when {name} is unknown{needed}, the rule is not fired instead of undetermined: "
+                f"a patient with it missing gets neither the recommendation nor '{name} needed'",
+                f"compare {name} directly to have it asked for, or say which rule asks for it: "
+                f"# lint: ignore known-masks-unknown -- <reason>")
+
+
+def _facts_behind(g: Any, name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The facts a name is computed from (itself for a fact)."""
+    if name in g.facts:
+        return {name}
+    if name in seen:
+        return set()
+    derived = g.derived.get(name)
+    if derived is not None:
+        return {f for n in derived.expr.names for f in _facts_behind(g, n, seen | {name})}
+    for table in g.tables.values():
+        if name in table.outputs:
+            return {f for i in table.inputs for n in i.expr.names for f in _facts_behind(g, n, seen | {name})}
+    return set()
