@@ -235,3 +235,41 @@ def test_known_in_a_condition_is_a_warning_saying_what_happens_to_the_patient() 
                                 "rule 'follow': when dose_mg is unknown (from age, egfr), the rule is not fired instead "
                                 "of undetermined: a patient with it missing gets neither the recommendation nor "
                                 "'dose_mg needed'")]
+
+
+EGFR = MINIMAL_HEAD + textwrap.dedent("""\
+    facts:
+      lab_egfr: {type: number, range: {min: 1, max: 200}, label: {fr: DFGe du laboratoire, en: Laboratory eGFR}}
+      creatinine: {type: number, range: {min: 0.1, max: 20}, label: {fr: Créatinine, en: Creatinine}}
+      age: {type: integer, range: {min: 18, max: 120}, label: {fr: Âge, en: Age}}
+      diabetes: {type: boolean, label: {fr: Diabète, en: Diabetes}}
+    derived:
+      egfr:
+        type: number
+        label: {fr: DFGe, en: eGFR}
+        expr: >-
+          lab_egfr if known(lab_egfr)
+          else 142 * min(creatinine / 0.9, 1) ** -0.302 * max(creatinine / 0.9, 1) ** -1.2 * 0.9938 ** age
+    rules:
+      - id: refer
+        source: {section: "1"}
+        when: egfr < 30 or (diabetes and max(egfr, 0) < 45)
+        then: [{id: refer, kind: referral, text: {fr: Adresser, en: Refer}}]
+    """)
+
+
+def test_needs_are_the_facts_that_could_still_decide_and_the_why_lists_no_function() -> None:
+    # v1.0.0: an eGFR computed from creatinine still "needed" the laboratory eGFR, and the why
+    # listed the functions as inputs ("known = unknown", "min unknown")
+    guideline = engine.load_text(EGFR, "egfr.yaml")
+    result = guideline.evaluate({"creatinine": 1.1}, lang="en")
+    # age and diabetes together always decide; the laboratory eGFR is not needed, creatinine is given
+    assert {u.rule: u.needs for u in result.undetermined} == {"refer": ("age", "diabetes")}
+    result = guideline.evaluate({"creatinine": 2.0, "age": 70}, lang="en")  # eGFR about 34: diabetes decides
+    assert {u.rule: u.needs for u in result.undetermined} == {"refer": ("diabetes",)}
+    result = guideline.evaluate({"creatinine": 4.0, "age": 80, "diabetes": False}, lang="en")
+    assert result.recommendation_ids() == ["refer"]
+    why = result.to_dict()["recommendations"][0]["why"]["values"]
+    assert [w["name"] for w in why] == ["egfr", "diabetes"]
+    assert why[0]["how"] == "Laboratory eGFR unknown, Creatinine 4, Age 80"
+    assert {u.rule: u.needs for u in guideline.evaluate({"lab_egfr": 40}).undetermined} == {"refer": ("diabetes",)}
