@@ -89,7 +89,7 @@ def test_non_utf8_and_yaml_errors_in_facts(cli, tmp_path) -> None:
 
 def test_validate_exit_codes_and_json(cli, tmp_path) -> None:
     code, out, err = cli("validate", str(ROOT / "guidelines"))
-    assert code == 0 and out.endswith("1 file(s) checked, 0 error(s)\n")
+    assert code == 0 and out.endswith("2 file(s) checked, 0 error(s)\n")
     broken = tmp_path / "guideline.yaml"
     broken.write_text(SHIPPED.read_text().replace("expr: antiresorptive_indicated and not_started\n",
                                                   "expr: antiresorptive_indicatd and not_started\n"))

@@ -240,11 +240,12 @@ cases:
     assert run_case(right, g).passed
 
 
-def test_the_shipped_text_pins_are_up_to_date() -> None:
+@pytest.mark.parametrize("folder", ["bone-metastases", "pneumonia-severity"])
+def test_the_shipped_text_pins_are_up_to_date(folder: str) -> None:
     import subprocess
     import sys
 
     root = HERE.parent.parent
-    run = subprocess.run([sys.executable, str(root / "tools" / "pin_texts.py"), str(root / "guidelines" / "bone-metastases"),
+    run = subprocess.run([sys.executable, str(root / "tools" / "pin_texts.py"), str(root / "guidelines" / folder),
                           "--check"], capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr

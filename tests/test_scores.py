@@ -130,7 +130,7 @@ def test_the_why_says_how_far_the_score_is_known_and_needs_names_the_items(score
 
 
 def test_a_score_with_every_item_known_is_a_plain_number(scored) -> None:
-    result = scored.evaluate({n: True for n in ITEMS}, on=DAY)
+    result = scored.evaluate(dict.fromkeys(ITEMS, True), on=DAY)
     assert result.to_dict()["values"]["score"]["value"] == 8
     assert result.to_dict()["values"]["score"]["display"] == "8"
 

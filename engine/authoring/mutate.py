@@ -38,6 +38,7 @@ from typing import Any, ClassVar, cast
 
 from engine.authoring.cases import Case, run_case
 from engine.authoring.replace import replace_derived, replace_fact, replace_recommendation, replace_rule, replace_table
+from engine.authoring.wholes import whole_valued
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline
 from engine.language.expressions import CompiledExpression, recompiled
@@ -192,19 +193,13 @@ def _operand_name(compare: ast.Compare) -> str | None:
 def _step(g: CompiledGuideline, name: str | None, number: float) -> float:
     """One step of precision for ``number`` compared with ``name``.
 
-    A whole-number fact moves by 1; a derived value with declared decimals by
+    A whole-number value (engine.authoring.wholes) moves by 1; a derived value with declared decimals by
     one unit of its last decimal; otherwise one unit of the last decimal the
     number is written with, and at least 0.1 for a number that is not a
     whole-number fact (30 on a clearance moves to 29.9 and 30.1).
     """
-    spec = g.facts.get(name or "")
-    if spec is not None and spec.type == "integer":
-        return 1.0
-    for table in g.tables.values():  # a table output whose rows all give whole numbers (a count of doses)
-        if name is not None and name in table.outputs:
-            given = [row.outputs.get(name) for row in table.rows] + [table.otherwise.get(name)]
-            if all(v is None or type(v) is int for v in given):
-                return 1.0
+    if name is not None and whole_valued(g, ast.Name(name, ast.Load())):
+        return 1.0  # an integer fact, a count, a score of whole points, months between two dates...
     derived = g.derived.get(name or "")
     decimals = None if derived is None else (derived.decimals if derived.decimals is not None
                                             else derived.display_decimals)

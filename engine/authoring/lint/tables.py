@@ -13,7 +13,6 @@ whole numbers: rows ``[18, 64]`` and ``[65, 74]`` leave no gap.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import math
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.authoring.lint.registry import Context, check
+from engine.authoring.wholes import producer_of, whole_valued
 from engine.errors import Diagnostic
 from engine.language.intervals import Interval, intersect
 from engine.language.units import IdentityCache
@@ -29,8 +29,6 @@ from engine.model import Cell, CompiledGuideline, TableRow, TableSpec
 _EVERYTHING = Interval(-math.inf, math.inf, False, False)
 _MAX_POINTS = 20_000  # grid points checked per table; a larger table is reported as not checked
 _MAX_REPORTED = 12  # gaps reported per table, then how many more
-# Functions whose result is a whole number whatever their (number) arguments.
-_WHOLE_FUNCTIONS = {"count_true", "days_between", "months_between", "years_between", "floor", "ceil", "trunc"}
 
 
 @dataclass
@@ -71,10 +69,6 @@ def _unit(g: CompiledGuideline, name: str) -> str:
     return ""
 
 
-def _producer(g: CompiledGuideline, name: str) -> TableSpec | None:
-    return next((t for t in g.tables.values() if name in t.outputs), None)
-
-
 def _finite_values(g: CompiledGuideline, name: str, kind: str) -> tuple[Any, ...] | None:
     """The values a name can take when there are few: an enum, a yes/no, another table's output."""
     fact = g.facts.get(name)
@@ -82,53 +76,13 @@ def _finite_values(g: CompiledGuideline, name: str, kind: str) -> tuple[Any, ...
         return fact.values
     if kind == "boolean":
         return (True, False)
-    producer = _producer(g, name)
+    producer = producer_of(g, name)
     if producer is not None and producer.hit != "collect":
         given = [r.outputs.get(name) for r in producer.rows] + [producer.otherwise.get(name)]
         known = tuple(dict.fromkeys(v for v in given if v is not None))
         if known and all(isinstance(v, (str, bool)) for v in known):
             return known
     return None
-
-
-def _whole(g: CompiledGuideline, node: ast.AST, seen: frozenset[str] = frozenset()) -> bool:
-    """Whether an expression only gives whole numbers (so its table pieces are cut on integers)."""
-    if isinstance(node, ast.Expression):
-        return _whole(g, node.body, seen)
-    if isinstance(node, ast.Constant):
-        return type(node.value) is int
-    if isinstance(node, ast.Name):
-        if node.id in seen:
-            return False
-        fact = g.facts.get(node.id)
-        if fact is not None:
-            return fact.type == "integer"
-        derived = g.derived.get(node.id)
-        if derived is not None and derived.decimals is None:
-            return _whole(g, derived.expr.tree, seen | {node.id})
-        if derived is not None:
-            return derived.decimals == 0
-        producer = _producer(g, node.id)
-        if producer is not None:
-            given = [r.outputs.get(node.id) for r in producer.rows] + [producer.otherwise.get(node.id)]
-            return all(v is None or type(v) is int for v in given)
-        return False
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        name = node.func.id
-        if name in _WHOLE_FUNCTIONS or (name == "round" and len(node.args) == 1):
-            return True
-        if name == "points":
-            return _whole(g, node.args[1], seen)
-        if name in ("sum", "min", "max", "abs"):
-            return all(_whole(g, a, seen) for a in node.args)
-        return False
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
-        return _whole(g, node.left, seen) and _whole(g, node.right, seen)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        return _whole(g, node.operand, seen)
-    if isinstance(node, ast.IfExp):
-        return _whole(g, node.body, seen) and _whole(g, node.orelse, seen)
-    return False
 
 
 def _whole_range(interval: Interval) -> tuple[float, float]:
@@ -187,7 +141,7 @@ def _axes(ctx: Context, table: TableSpec) -> list[_Axis]:
         if any(c.kind == "interval" for c in cells) or inp.expr.type in ("number", "score"):
             axis.domain = inp.domain or _EVERYTHING
             spans = [c.interval for c in cells if c.kind == "interval" and c.interval is not None]
-            axis.pieces = _cut(axis.domain, spans, _whole(g, inp.expr.tree))
+            axis.pieces = _cut(axis.domain, spans, whole_valued(g, inp.expr.tree))
         else:
             values = _finite_values(g, name, inp.expr.type)
             if values is None:  # an enum computed by an expression: the values the rows name
