@@ -37,6 +37,7 @@ mutation: install
 	$(BIN)/guideline test guidelines/pneumonia-severity --mutate --quiet --min-score $(MUTATION_FLOOR)
 
 check: install workflows
+	$(BIN)/guideline fmt --check guidelines/
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache

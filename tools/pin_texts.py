@@ -32,6 +32,7 @@ import yaml
 
 import engine
 from engine.authoring.cases import find_case_files, load_cases
+from engine.authoring.fmt import format_text
 from engine.results import to_json_value
 
 OUT = "texts.cases.yaml"
@@ -97,8 +98,12 @@ def render(data: dict[str, Any]) -> str:
         def ignore_aliases(self, data: Any) -> bool:
             return True
 
-    return HEADER + yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=110,
+    text = HEADER + yaml.dump(data, Dumper=Dumper, allow_unicode=True, sort_keys=False, width=110,
                               default_flow_style=None)
+    formatted, problems = format_text(text, OUT)  # in the layout `guideline fmt --check` expects
+    if formatted is None:
+        raise engine.GuidelineError(problems)
+    return formatted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     target.write_text(text, encoding="utf-8")
-    print(f"{target}: {text.count(chr(10) + '- id: ')} case(s)")
+    print(f"{target}: {text.count(chr(10) + '  - id: ')} case(s)")
     return 0
 
 

@@ -147,6 +147,14 @@ def _parser(stdout: IO[str]) -> _Parser:
     show.add_argument("--format", choices=("markdown", "html"), default="markdown", help="output format")
     show.add_argument("--lang", help="language (default: the guideline's primary language)")
 
+    fmt = sub.add_parser("fmt", out=stdout, help="rewrite guideline and case files in the canonical layout",
+                         description="Rewrite YAML files (files, or every .yaml under folders) in the canonical "
+                                     "layout, keeping comments. --check changes nothing and exits 1 when a file "
+                                     "is not formatted; 2 when a file cannot be read.")
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    fmt.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file would change")
+    fmt.add_argument("--diff", action="store_true", help="print what would change as a unified diff (implies --check)")
+
     new = sub.add_parser("new", out=stdout, help="scaffold a new guideline folder",
                          description="Create FOLDER with a minimal guideline and one case file that pass "
                                      "validate, lint and test, to start from.")
@@ -502,6 +510,31 @@ def _cmd_new(args: argparse.Namespace, stdout: IO[str]) -> int:
     return EXIT_OK
 
 
+def _cmd_fmt(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from engine.authoring.fmt import format_file, yaml_files
+
+    files, missing = yaml_files(args.paths)
+    if missing:
+        raise _UsageError(f"guideline fmt: no such file or folder: {', '.join(missing)}")
+    if not files:
+        raise _UsageError(f"guideline fmt: no YAML files in {', '.join(args.paths)}")
+    check = args.check or args.diff
+    unreadable = changed = 0
+    for path in files:
+        done = format_file(path, write=not check)
+        if done.problems:
+            unreadable += 1
+            stderr.write("".join(d.format() + "\n" for d in done.problems))
+        elif done.changed:
+            changed += 1
+            stdout.write(done.diff() if args.diff else f"{'would reformat' if check else 'reformatted'} {path}\n")
+    stdout.write(f"{len(files)} file(s), {changed} {'to reformat' if check else 'reformatted'}"
+                 + (f", {unreadable} not readable" if unreadable else "") + "\n")
+    if unreadable:
+        return EXIT_USAGE
+    return EXIT_PROBLEMS if check and changed else EXIT_OK
+
+
 def _cmd_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from engine.authoring.cases import GuidelineCache, coverage, find_case_files, load_cases, run_case
 
@@ -712,6 +745,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_show(args, stdout)
         if args.command == "new":
             return _cmd_new(args, stdout)
+        if args.command == "fmt":
+            return _cmd_fmt(args, stdout, stderr)
         if args.command == "serve":
             return _cmd_serve(args, stderr)
         return _cmd_evaluate(args, stdout, stderr, stdin)
