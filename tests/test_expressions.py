@@ -307,3 +307,13 @@ def test_every_function_declares_its_unknown_rule_in_the_registry() -> None:
         if fn.unknown == "propagate":
             arguments = [None] * (len(fn.args) - fn.optional)
             assert fn.impl(*arguments) is None, name
+
+
+def test_the_readme_reference_lists_every_function_of_the_registry() -> None:
+    from engine.language.functions import REGISTRY
+
+    from .conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    reference = readme[readme.index("#### The expression language"):readme.index("**Decision tables**")]
+    assert [name for name in REGISTRY if f"`{name}(" not in reference] == []
