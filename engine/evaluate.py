@@ -177,23 +177,28 @@ def decide(guideline: CompiledGuideline, values: dict[str, Any], on: dt.date, pl
 
 
 def decide_facts(guideline: CompiledGuideline, facts: Any, on: dt.date, plan: Any, checked_plan: Any, *,
-                 doc: Document | None = None) -> tuple[dict[str, Any], dict[str, Any], tuple[Any, ...], Any]:
-    """Validate ``facts`` and decide: (values, table rows, rule outcomes, how facts were given).
+                 doc: Document | None = None
+                 ) -> tuple[dict[str, Any], dict[str, Any], tuple[Any, ...], Any, dict[str, Any] | None]:
+    """Validate ``facts`` and decide: (values, table rows, rule outcomes, how facts were given, quantities).
 
     Well-formed facts go through ``checked_plan`` (checks and decisions in one
-    function; "given" is then None, worked out later if needed); anything else
-    -- or a run-time failure -- through the full validation, which explains
-    problems, and the reference path, which locates failures.
+    function; "given" is then None, worked out later if needed, and
+    ``quantities`` holds the quantities given in another unit than their
+    canonical one, copied as given); anything else -- or a run-time failure
+    -- through the full validation, which explains problems (``given`` says
+    how every fact was given, ``quantities`` is None), and the reference path,
+    which locates failures.
     """
     if checked_plan is not None and doc is None and type(facts) is dict:
+        quantities: dict[str, Any] = {}
         try:
-            env, rows, outcomes = checked_plan(facts, on.toordinal(), on)
-            return env, rows, outcomes, None
+            env, rows, outcomes = checked_plan(facts, on.toordinal(), on, quantities)
+            return env, rows, outcomes, None, quantities
         except (Slow, *PLAN_ERRORS):
             pass
     values, given = validate_facts(guideline, facts, on, doc=doc)
     env, rows, outcomes = decide(guideline, values, on, plan)
-    return env, rows, outcomes, given
+    return env, rows, outcomes, given, None
 
 
 def evaluate(
@@ -213,11 +218,11 @@ def evaluate(
     ``checked_plan`` (engine.codegen, ``validating=True``) is tried first on
     well-formed facts; anything else goes through the full validation.
     """
-    env, rows, outcomes, given = decide_facts(guideline, facts, on, plan, checked_plan, doc=doc)
+    env, rows, outcomes, given, quantities = decide_facts(guideline, facts, on, plan, checked_plan, doc=doc)
     # On the fast path how each fact was given (its unit) is worked out only if an explanation
-    # needs it, from a copy of the quantities taken now: the caller may change its facts later.
-    explainer = Explainer(guideline, env, given, rows, lang, facts=_quantities_as_given(guideline, facts, given),
-                          on=on, sources=dict(sources) if sources else None)
+    # needs it, from the copies the plan took of the quantities given in another unit.
+    explainer = Explainer(guideline, env, given, rows, lang, facts=quantities, on=on,
+                          sources=dict(sources) if sources else None)
     recommendations: list[Recommendation] = []
     # The rules whose outcome *is* True (not merely truthy), picked in C: most rules do not fire.
     for condition, ordered, makers in compress(_makers(guideline, lang), map(is_, outcomes, _ALWAYS_TRUE)):
@@ -243,25 +248,6 @@ def _settled(step: DerivedSpec, value: Any) -> Any:
     return value
 
 
-_QUANTITIES = IdentityCache()
-
-
-def _quantities_as_given(guideline: CompiledGuideline, facts: Any, given: Any) -> dict[str, Any] | None:
-    """The quantity facts as the caller gave them, copied (None when the full validation already said how)."""
-    if given is not None or not isinstance(facts, Mapping):
-        return None
-    names = _QUANTITIES.get(guideline)
-    if names is None:
-        names = tuple(n for n, spec in guideline.facts.items() if spec.units is not None)
-        _QUANTITIES.put(guideline, names)
-    out: dict[str, Any] = {}
-    for name in names:  # type: ignore[attr-defined]
-        raw = facts.get(name)
-        if raw is not None:
-            out[name] = dict(raw) if type(raw) is dict else raw
-    return out
-
-
 def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any],
                       outcomes: tuple[Any, ...], plan: Any = None) -> list[Probe]:
     """What would change if each value with a tolerance were on the other side of a threshold it is near.
@@ -282,7 +268,7 @@ def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows
             continue
         # Most values are near no threshold: the nearest two (by bisection) say so.
         at = bisect_left(ordered, value)
-        if not any(abs(value - t) <= tolerance for t in ordered[max(at - 1, 0):at + 1]):
+        if (at == len(ordered) or ordered[at] - value > tolerance) and (at == 0 or value - ordered[at - 1] > tolerance):
             continue
         for threshold in thresholds:
             if abs(value - threshold) > tolerance:

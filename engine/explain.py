@@ -350,7 +350,7 @@ class Explainer:
         out: dict[str, dict[str, Any]] | None = None
         if function is not None:
             try:
-                facts = self._facts if self._given is None and type(self._facts) is dict else {}
+                facts = self._facts if self._given is None and type(self._facts) is dict else None
                 out = function(self.env, self.rows, facts, self.with_given_unit)
             except Exception:  # noqa: BLE001 - anything unexpected: the plain path below explains
                 out = None

@@ -132,7 +132,7 @@ class Guideline:
         """
         day = on or dt.date.today()
         try:
-            env, rows, outcomes, _ = decide_facts(self._compiled, facts, day, self._plan, self._checked_plan)
+            env, rows, outcomes, _, _ = decide_facts(self._compiled, facts, day, self._plan, self._checked_plan)
         except (RecursionError, MemoryError) as exc:
             raise EvaluationError([_exhausted("<facts>", exc)]) from None
         return Decisions(env, rows, self._rule_ids, outcomes)

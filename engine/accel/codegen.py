@@ -258,6 +258,8 @@ elif _type(_r) is _dict and _len(_r) == 2:
     if (_type(_v) is not _int and _type(_v) is not _float) or _v - _v != 0:  # not a number, or inf or nan
         raise _Slow()
     if _u != CANONICAL:
+        if _g is not None:  # how it was given, for explanations ("42 nmol/L (= 16.8 ng/mL)")
+            _g[NAME] = {"value": _v, "unit": _u}
         CONVERT
     if LOW <= _v <= HIGH:
         LOCAL = _v
@@ -346,7 +348,8 @@ def _inline_quantity(spec: FactSpec, local: str) -> list[ast.stmt]:
                         body=[_assign("_v", value)], orelse=chain)]
     low = -math.inf if spec.range[0] is None else spec.range[0]
     high = math.inf if spec.range[1] is None else spec.range[1]
-    return _template(_QUANTITY, local=local, statements=chain, CANONICAL=spec.units.canonical, LOW=low, HIGH=high)
+    return _template(_QUANTITY, local=local, statements=chain, CANONICAL=spec.units.canonical, LOW=low, HIGH=high,
+                     NAME=spec.name)
 
 
 def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ...]], tuple[tuple[Any, ...], Any]],
@@ -357,9 +360,10 @@ def build_plans(g: CompiledGuideline, lookup: Callable[[TableSpec, tuple[Any, ..
     rows may overlap. The first function takes the canonical fact values (and
     ``today``) as a dict ``v`` and returns (values, table rows, rule outcomes).
     The second takes the caller's raw facts, the evaluation date's ordinal and
-    the date, ``(f, t, today)``, checks each fact on its common well-formed
-    path, and raises :class:`Slow` for anything else so the caller can run the
-    full facts validation (which explains). The decision statements are
+    the date, ``(f, t, today[, given])``, checks each fact on its common
+    well-formed path (and puts in ``given`` each quantity given in another unit
+    than its canonical one, as given), and raises :class:`Slow` for anything
+    else so the caller can run the full facts validation (which explains). The decision statements are
     generated once and shared by both.
 
     Returns both functions and their module's code object; give that ``code``
@@ -410,17 +414,19 @@ def _plan_code(g: CompiledGuideline) -> CodeType:
     probed.append(returned)
     what_if = _assign("_o", ast.Call(ast.Attribute(_load("v"), "get", ast.Load()), [ast.Constant(WHAT_IF)], []))
     functions: list[ast.stmt] = [_function("decide", ["v"], [*reading, what_if, *probed]),
-                                 _function("decide_checked", ["f", "t", "today"], checking + body)]
+                                 _function("decide_checked", ["f", "t", "today", "_g"], checking + body,
+                                           defaults=[ast.Constant(None)])]
     module = ast.Module(body=functions, type_ignores=[])
     ast.fix_missing_locations(module)
     return compile(module, f"<guideline {g.id} plan>", "exec")
 
 
-def _function(name: str, params: list[str], body: list[ast.stmt]) -> ast.FunctionDef:
+def _function(name: str, params: list[str], body: list[ast.stmt], defaults: list[ast.expr] | None = None
+              ) -> ast.FunctionDef:
     function = ast.FunctionDef(
         name=name,
         args=ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in params], vararg=None, kwonlyargs=[],
-                           kw_defaults=[], kwarg=None, defaults=[]),
+                           kw_defaults=[], kwarg=None, defaults=defaults or []),
         body=body, decorator_list=[], returns=None,
     )
     if "type_params" in ast.FunctionDef._fields:  # Python 3.12+

@@ -120,12 +120,17 @@ def _display(entry: ast.expr, e: ExplainEntry, index: int, lang: str) -> ast.exp
     if e.display in ("number", "quantity"):
         shown = _if(_is(entry, None), ast.Constant(_unknown(e)), _number(entry, e, lang))
         if e.display == "quantity":  # given in another unit: both shown (the explainer knows how it was given)
-            given = ast.BoolOp(ast.And(), [
-                ast.Compare(_call("_type", ast.NamedExpr(ast.Name("_g", ast.Store()), ast.Call(
-                    ast.Attribute(_load("facts"), "get", ast.Load()), [ast.Constant(e.name)], []))),
-                    [ast.Is()], [_load("_dict")]),
+            # `facts` holds only the quantities given in another unit (engine.evaluate._quantities_as_given):
+            # one absent from it was given in the canonical unit; None means "ask _given for each".
+            read = ast.NamedExpr(ast.Name("_g", ast.Store()), ast.Call(
+                ast.Attribute(_load("facts"), "get", ast.Load()), [ast.Constant(e.name)], []))
+            canonical = ast.BoolOp(ast.And(), [
+                ast.Compare(_call("_type", _load("_g")), [ast.Is()], [_load("_dict")]),
                 ast.Compare(ast.Call(ast.Attribute(_load("_g"), "get", ast.Load()), [ast.Constant("unit")], []),
                             [ast.Eq()], [ast.Constant(e.unit)])])
+            given = ast.BoolOp(ast.And(), [
+                ast.Compare(_load("facts"), [ast.IsNot()], [ast.Constant(None)]),
+                ast.BoolOp(ast.Or(), [ast.Compare(read, [ast.Is()], [ast.Constant(None)]), canonical])])
             shown = _if(_is(entry, None), shown, _if(given, shown, _call("_given", ast.Constant(e.name), shown)))
         return shown
     if e.display == "date":
@@ -173,9 +178,9 @@ def build_explainer(entries: list[ExplainEntry], listed: tuple[str, ...], lang: 
     ``_num(number, decimals)``, ``_date(day)`` and ``_json(value)``; ``heads``
     gives, by table, the words of the row hit (``head(row_id)``). ``_given(name,
     shown)`` is passed per call: a quantity's display with the unit it was
-    given in, when that is another; ``facts`` are the facts as given when they
-    went through the plan's checks (a quantity in its canonical unit then
-    needs no call), else an empty dict.
+    given in, when that is another; ``facts`` are the quantities given in
+    another unit when the facts went through the plan's checks (a quantity
+    absent from it was given in its canonical unit and needs no call), else None.
     """
     namespace: dict[str, Any] = {"__builtins__": {}, "_type": type, "_int": int, "_float": float, "_str": str,
                                  "_dict": dict, "_format": format, "_strint": str, "_plain": _PLAIN, **helpers}

@@ -198,7 +198,8 @@ def _ordered_names(tree: ast.AST) -> tuple[str, ...]:
 # plan generator (engine.accel.codegen) runs its code in the same namespace.
 RUNTIME_GLOBALS: dict[str, Any] = {"__builtins__": {}}
 for _name, _fn in REGISTRY.items():
-    RUNTIME_GLOBALS[f"_f_{_name}"] = _fn.impl
+    RUNTIME_GLOBALS[f"_f_{_name}"] = _fn.impl  # with its unknown rule
+    RUNTIME_GLOBALS[f"_c_{_name}"] = _fn.compute  # on known arguments only
 RUNTIME_GLOBALS["_pow"] = bounded_power
 
 
@@ -554,8 +555,9 @@ class KleeneCodegen:
 
     Used for each expression here and, for the whole plan, by
     engine.accel.codegen; the names it emits are ``_t<n>`` temporaries, the
-    ``_f_<function>`` entries of :data:`RUNTIME_GLOBALS` and the expression's
-    own validated names.
+    ``_f_<function>`` and ``_c_<function>`` (its computation on known
+    arguments) entries of :data:`RUNTIME_GLOBALS` and the expression's own
+    validated names.
     """
 
     def __init__(self) -> None:
@@ -716,6 +718,8 @@ class KleeneCodegen:
             if isinstance(args[0], ast.Constant):  # known(3): decided now (and no "is not with a literal" warning)
                 return ast.Constant(args[0].value is not None)
             return ast.Compare(args[0], [ast.IsNot()], [ast.Constant(None)])
+        if REGISTRY[name].unknown == "propagate":  # unknown in, unknown out: tested here, no wrapper call
+            return self._unknown_if_any(args, lambda r: ast.Call(ast.Name(f"_c_{name}", ast.Load()), r, []))
         return ast.Call(ast.Name(f"_f_{name}", ast.Load()), args, [])
 
 

@@ -67,6 +67,7 @@ class _Translator:
         self.one_line = one_line
         self.constants: list[Any] = []  # dict literals, kept out of the code so they are built once
         self.loops: list[tuple[str, str, str]] = []  # (loop variable, index local, length local), innermost last
+        self.temps = 0
 
     # --- expressions ---------------------------------------------------------
     def expr(self, node: nodes.Node) -> ast.expr:
@@ -122,6 +123,13 @@ class _Translator:
         if isinstance(node, nodes.UnaryExpr) and type(node) in _UNARY:
             return ast.UnaryOp(_UNARY[type(node)](), self.expr(node.node))
         if isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+            test, inner = node.test, node.expr2
+            if isinstance(test, nodes.Test) and test.name == "unknown" and isinstance(inner, nodes.CondExpr) \
+                    and inner.test is test.node and inner.expr2 is not None:  # the three-valued guard, read once
+                held = self.temp()
+                return ast.IfExp(ast.Compare(ast.NamedExpr(held, self.expr(inner.test)), [ast.Is()], [ast.Constant(None)]),
+                                 self.expr(node.expr1),
+                                 ast.IfExp(ast.Name(held.id, ast.Load()), self.expr(inner.expr1), self.expr(inner.expr2)))
             return ast.IfExp(self.expr(node.test), self.expr(node.expr1), self.expr(node.expr2))
         raise _Unsupported
 
@@ -179,12 +187,38 @@ class _Translator:
                 raise _Unsupported
         return _concat(parts)
 
+    def temp(self) -> ast.Name:
+        """A fresh local for a value read twice (``_k<n>``)."""
+        self.temps += 1
+        return ast.Name(f"_k{self.temps}", ast.Store())
+
+    @staticmethod
+    def _guarded(node: nodes.If) -> nodes.If | None:
+        """The inner if of engine.texts.threevalued's ``if X is unknown: nothing, else: if X ...``, or None."""
+        test = node.test
+        if isinstance(test, nodes.Test) and test.name == "unknown" and not node.body and not node.elif_ \
+                and len(node.else_) == 1 and isinstance(node.else_[0], nodes.If) and node.else_[0].test is test.node:
+            return node.else_[0]
+        return None
+
     def choice(self, node: nodes.If) -> ast.expr:
+        inner = self._guarded(node)
+        if inner is not None:  # the condition is worked out once: nothing when unknown, else its branch
+            held = self.temp()
+            chosen = ast.IfExp(ast.Name(held.id, ast.Load()), self.block(inner.body), self.rest(inner))
+            return ast.IfExp(ast.Compare(ast.NamedExpr(held, self.expr(inner.test)), [ast.Is()], [ast.Constant(None)]),
+                             ast.Constant(""), chosen)
         branches = [(node.test, node.body)] + [(e.test, e.body) for e in node.elif_]
         result = self.block(node.else_)
         for test, body in reversed(branches):
             result = ast.IfExp(self.expr(test), self.block(body), result)
         return result
+
+    def rest(self, node: nodes.If) -> ast.expr:
+        """What ``node`` renders when its own test is false: its elif branches, then its else."""
+        if not node.elif_:
+            return self.block(node.else_)
+        return self.choice(nodes.If(node.elif_[0].test, node.elif_[0].body, node.elif_[1:], node.else_))
 
     def loop(self, node: nodes.For) -> ast.expr:
         if node.else_ or node.test is not None or node.recursive or not isinstance(node.target, nodes.Name):

@@ -12,7 +12,7 @@ from engine.language.functions import REGISTRY
 
 SCOPE = {"eval": NameInfo("number"), "open": NameInfo("number"), "print": NameInfo("boolean"),
          "s": NameInfo("enum", ("a", "b")), "t": NameInfo("enum"), "x": NameInfo("number")}
-HELPERS = {f"_f_{n}" for n in REGISTRY} | {"_pow"}
+HELPERS = {f"_f_{n}" for n in REGISTRY} | {f"_c_{n}" for n in REGISTRY} | {"_pow"}
 
 
 @pytest.mark.parametrize("text", [
