@@ -282,6 +282,7 @@ def borderline_probes(guideline: CompiledGuideline, env: Mapping[str, Any], rows
 
 
 _PROBES = IdentityCache()
+_FACT_NAMES = IdentityCache()  # the names a probe gives the plan: every fact and today
 
 
 def _probe_specs(guideline: CompiledGuideline) -> list[tuple[str, float, tuple[float, ...], list[float]]]:
@@ -308,14 +309,17 @@ def _across(value: float, threshold: float, tolerance: float) -> tuple[float, ..
 def _changes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any], outcomes: tuple[Any, ...],
              name: str, other: float, plan: Any = None) -> tuple[tuple[str, str, Any, Any], ...]:
     """Table rows, their outputs and rule outcomes that differ when ``name`` is ``other``."""
-    probe: dict[str, Any] = {fact: env.get(fact) for fact in guideline.facts}
-    probe["today"] = env["today"]
+    names = _FACT_NAMES.get(guideline)
+    if names is None:
+        names = (*guideline.facts, "today")
+        _FACT_NAMES.put(guideline, names)
+    probe: dict[str, Any] = dict(zip(names, map(env.get, names), strict=True))  # type: ignore[call-overload]
     if name in probe:
         probe[name] = other
     there: tuple[Any, ...] | None = None
     if plan is not None:
         try:
-            there = plan({**probe, WHAT_IF: {name: other}})
+            there = plan({**probe, WHAT_IF: {name: other}})  # a copy: the reference path below reads probe as is
         except PLAN_ERRORS:
             there = None  # the reference path below says whether the other side can be evaluated
     if there is not None:
