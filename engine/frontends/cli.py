@@ -105,9 +105,18 @@ def _parser(stdout: IO[str]) -> _Parser:
                                        "received each recommendation) goes to stdout. Exit 0 when every row was "
                                        "evaluated, 1 when some rows had errors, 2 on usage errors.")
     batch.add_argument("guideline", metavar="GUIDELINE", help="the guideline YAML file")
-    batch.add_argument("--facts", required=True, metavar="FILE", help="cohort file (.jsonl, .csv); - reads stdin")
-    batch.add_argument("--out", required=True, metavar="FILE", help="JSON Lines output; - writes stdout")
-    batch.add_argument("--input-format", choices=("jsonl", "csv"), help="default: from the file extension, else jsonl")
+    batch.add_argument("--facts", required=True, metavar="FILE",
+                       help="cohort file (.jsonl, .csv, .parquet); - reads stdin (JSON Lines or CSV)")
+    batch.add_argument("--out", required=True, metavar="FILE",
+                       help="JSON Lines output, or Parquet for a .parquet name; - writes stdout")
+    batch.add_argument("--input-format", choices=("jsonl", "csv", "parquet"),
+                       help="default: from the file extension, else jsonl")
+    batch.add_argument("--unit", action="append", default=[], metavar="FACT=UNIT",
+                       help="the unit of a quantity column that has no FACT_unit column (Parquet and DataFrames)")
+    batch.add_argument("--engine", choices=("local", "dask"), default="local",
+                       help="local processes (default) or a Dask cluster")
+    batch.add_argument("--scheduler", metavar="ADDRESS",
+                       help="with --engine dask: a running scheduler (default: a local cluster of --jobs workers)")
     batch.add_argument("--date", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
     batch.add_argument("--lang", help="language of the texts (with --full)")
     batch.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes (default 1)")
@@ -331,7 +340,7 @@ def _cmd_lint(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int
 
 
 def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin: IO[bytes] | None) -> int:
-    from engine.frontends.batch import open_input, read_rows, rows_done, run_batch
+    from engine.frontends.batch import open_input, read_rows, rows_done
 
     on = _date_arg(args.date, "batch")
     if args.jobs < 1:
@@ -341,7 +350,19 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
     guideline = load(args.guideline)
     if args.lang and args.lang not in guideline.languages:
         raise _UsageError(f"guideline batch: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
-    fmt = args.input_format or ("csv" if args.facts.endswith(".csv") else "jsonl")
+    fmt = args.input_format or ("csv" if args.facts.endswith(".csv") else
+                                "parquet" if args.facts.endswith(".parquet") else "jsonl")
+    parquet_out = args.out.endswith(".parquet")
+    units = _units_arg(args.unit)
+    if args.scheduler and args.engine != "dask":
+        raise _UsageError("guideline batch: --scheduler needs --engine dask")
+    if (fmt == "parquet" or parquet_out or args.engine == "dask") and not _cohort_available():
+        raise _UsageError("guideline batch: Parquet and Dask need the cohort extra: "
+                          "pip install 'guideline-engine[cohort]'")
+    if fmt == "parquet" and args.facts == "-":
+        raise _UsageError("guideline batch: a Parquet cohort is read from a file, not from stdin")
+    if parquet_out and args.resume:
+        raise _UsageError("guideline batch: --resume continues JSON Lines output only")
     try:
         source = open_input(args.facts, stdin)
     except OSError as exc:
@@ -359,19 +380,84 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
             raise _UsageError(f"guideline batch: cannot resume: {exc}") from None
     with contextlib.ExitStack() as stack:
         try:
-            out = stdout if partial is None else stack.enter_context(
+            out = stdout if partial is None or parquet_out else stack.enter_context(
                 open(partial, "a" if args.resume else "w", encoding="utf-8"))
         except OSError as exc:
             raise _UsageError(f"guideline batch: cannot write {args.out}: {exc.strerror or exc}") from None
         with source:
-            rows = (item for item in read_rows(source, fmt, guideline) if item[0] > done)
-            summary = run_batch(guideline, rows, out, day=on, lang=args.lang, jobs=args.jobs, full=args.full,
-                                progress=progress)
+            if fmt == "parquet":
+                from engine.frontends.cohort import parquet_rows
+
+                read = parquet_rows(args.facts, guideline, units)
+            else:
+                read = read_rows(source, fmt, guideline)
+            rows = (item for item in read if item[0] > done)
+            summary = _run_batch_engine(args, guideline, rows, out, partial if parquet_out else None, on, progress)
     if partial is not None and target_path is not None:
         partial.replace(target_path)  # nothing half-written under the final name
     report = summary.text() if args.summary_format == "text" else json.dumps(summary.to_dict(), indent=2) + "\n"
     (stderr if args.out == "-" else stdout).write(report)
     return EXIT_PROBLEMS if summary.errors else EXIT_OK
+
+
+def _cohort_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("pyarrow", "pandas", "dask", "distributed"))
+
+
+def _units_arg(pairs: list[str]) -> dict[str, str]:
+    units: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, unit = pair.partition("=")
+        if not sep or not name.strip() or not unit.strip():
+            raise _UsageError(f"guideline batch: --unit takes FACT=UNIT, not {pair!r}")
+        units[name.strip()] = unit.strip()
+    return units
+
+
+def _run_batch_engine(args: argparse.Namespace, guideline: Any, rows: Any, out: IO[str], parquet: Path | None,
+                      on: dt.date, progress: IO[str] | None) -> Any:
+    """The rows evaluated in-process or on Dask, written as JSON lines to ``out`` or as Parquet to ``parquet``."""
+    from engine.frontends.batch import run_batch
+
+    if args.engine == "dask":
+        from engine.frontends.cohort import ParquetRecords, run_on_dask, write_jsonl
+
+        if parquet is not None:
+            with ParquetRecords(parquet) as writer:
+                return run_on_dask(guideline, rows, writer.put, day=on, lang=args.lang, full=args.full,
+                                   scheduler=args.scheduler, workers=args.jobs)
+        return run_on_dask(guideline, rows, write_jsonl(out), day=on, lang=args.lang, full=args.full,
+                           scheduler=args.scheduler, workers=args.jobs)
+    if parquet is None:
+        return run_batch(guideline, rows, out, day=on, lang=args.lang, jobs=args.jobs, full=args.full,
+                         progress=progress)
+    from engine.frontends.cohort import ParquetRecords
+
+    with ParquetRecords(parquet) as writer:
+        lines = _ParquetLines(writer)
+        summary = run_batch(guideline, rows, lines, day=on, lang=args.lang, jobs=args.jobs, full=args.full,  # type: ignore[arg-type]
+                            progress=progress)
+        lines.flush()
+    return summary
+
+
+class _ParquetLines:
+    """The batch's JSON lines gathered into Parquet chunks (the same records as the JSON Lines output)."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, line: str) -> None:
+        self.records.append(json.loads(line))
+        if len(self.records) >= 10_000:
+            self.flush()
+
+    def flush(self) -> None:
+        self.writer.put(self.records)
+        self.records = []
 
 
 def _cmd_serve(args: argparse.Namespace, stderr: IO[str]) -> int:
