@@ -25,11 +25,12 @@ from typing import IO, Any
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline, load
 
-__all__ = ["BatchSummary", "in_order", "read_rows", "run_batch"]
+__all__ = ["BatchSummary", "cell_value", "in_order", "read_rows", "run_batch"]
 
 
-def _csv_value(spec: Any, text: str) -> Any:
-    """A CSV cell as the fact's type; text the facts validator will explain if wrong."""
+def cell_value(spec: Any, text: str) -> Any:
+    """A text cell (CSV, or a DataFrame column stored as text) as the fact's type; text the facts
+    validator will explain if wrong."""
     text = text.strip()
     if text == "":
         return None
@@ -69,7 +70,7 @@ def read_rows(stream: IO[bytes], fmt: str, guideline: Guideline) -> Iterator[tup
             if bad and bad[-1] == reader.line_num:
                 yield number, _ParseError("not valid UTF-8")
                 continue
-            yield number, {k: v for k, v in ((key, _csv_value(facts_specs.get(key), value or ""))
+            yield number, {k: v for k, v in ((key, cell_value(facts_specs.get(key), value or ""))
                                               for key, value in row.items() if key is not None) if v is not None}
         return
     for number, line in enumerate(lines, start=1):

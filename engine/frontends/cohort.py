@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import EngineError
-from engine.frontends.batch import BatchSummary, evaluate_row, in_order
+from engine.frontends.batch import BatchSummary, cell_value, evaluate_row, in_order
 from engine.guideline import Guideline
 from engine.needs import missing_facts_of
 
@@ -88,8 +88,11 @@ def facts_of_record(record: Mapping[str, Any], guideline: Guideline, units: Mapp
             unit = _plain(record.get(f"{key}_unit")) or units.get(key)
             if unit is not None:
                 value = {"value": value, "unit": unit}
-        elif spec is not None and spec.type == "list" and isinstance(value, str):
-            value = [part.strip() for part in value.split(";") if part.strip()]
+        elif spec is not None and isinstance(value, str) and spec.type in ("boolean", "integer", "number", "list"):
+            # a column stored as text (Dask turns object columns into strings: "True", "3"), read as CSV is
+            value = cell_value(spec, value)
+            if value is None:
+                continue
         facts[key] = value
     return facts
 
