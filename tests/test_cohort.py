@@ -122,6 +122,13 @@ def test_dask_gives_byte_identical_lines_with_the_guideline_shipped_once(cli, tm
                          "--scheduler", local.scheduler_address)
     assert (code, err) == (0, ""), err
     assert (tmp_path / "dask.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
+    # a Parquet cohort is read by the workers themselves, a chunk each: the same lines again
+    _write_parquet(tmp_path / "c.parquet", patients)
+    code, _, err = cli("batch", str(SHIPPED), "--facts", str(tmp_path / "c.parquet"), "--out",
+                       str(tmp_path / "dask-parquet.jsonl"), "--date", DAY.isoformat(), "--engine", "dask",
+                       "--scheduler", local.scheduler_address)
+    assert (code, err) == (0, ""), err
+    assert (tmp_path / "dask-parquet.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
     # every worker holds the scattered guideline: one copy each, never read from disk there
     held = client.run(lambda dask_worker: [type(v).__name__ for v in dask_worker.data.values()])
     assert held == {} or all(names.count("Guideline") <= 1 for names in held.values())

@@ -392,7 +392,8 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
             else:
                 read = read_rows(source, fmt, guideline)
             rows = (item for item in read if item[0] > done)
-            summary = _run_batch_engine(args, guideline, rows, out, partial if parquet_out else None, on, progress)
+            summary = _run_batch_engine(args, guideline, rows, out, partial if parquet_out else None, on, progress,
+                                        parquet_in=args.facts if fmt == "parquet" else None, units=units, skip=done)
     if partial is not None and target_path is not None:
         partial.replace(target_path)  # nothing half-written under the final name
     report = summary.text() if args.summary_format == "text" else json.dumps(summary.to_dict(), indent=2) + "\n"
@@ -417,19 +418,24 @@ def _units_arg(pairs: list[str]) -> dict[str, str]:
 
 
 def _run_batch_engine(args: argparse.Namespace, guideline: Any, rows: Any, out: IO[str], parquet: Path | None,
-                      on: dt.date, progress: IO[str] | None) -> Any:
-    """The rows evaluated in-process or on Dask, written as JSON lines to ``out`` or as Parquet to ``parquet``."""
+                      on: dt.date, progress: IO[str] | None, *, parquet_in: str | None = None,
+                      units: dict[str, str] | None = None, skip: int = 0) -> Any:
+    """The rows evaluated in-process or on Dask, written as JSON lines to ``out`` or as Parquet to ``parquet``.
+
+    On Dask a Parquet cohort is read by the workers themselves (``parquet_in``), chunk by chunk.
+    """
     from engine.frontends.batch import run_batch
 
     if args.engine == "dask":
         from engine.frontends.cohort import ParquetRecords, run_on_dask, write_jsonl
 
+        options: dict[str, Any] = {"day": on, "lang": args.lang, "full": args.full, "scheduler": args.scheduler,
+                                   "workers": args.jobs, "parquet": parquet_in, "units": units, "skip": skip}
+        source = None if parquet_in else rows
         if parquet is not None:
             with ParquetRecords(parquet) as writer:
-                return run_on_dask(guideline, rows, writer.put, day=on, lang=args.lang, full=args.full,
-                                   scheduler=args.scheduler, workers=args.jobs)
-        return run_on_dask(guideline, rows, write_jsonl(out), day=on, lang=args.lang, full=args.full,
-                           scheduler=args.scheduler, workers=args.jobs)
+                return run_on_dask(guideline, source, writer.put, **options)
+        return run_on_dask(guideline, source, write_jsonl(out), **options)
     if parquet is None:
         return run_batch(guideline, rows, out, day=on, lang=args.lang, jobs=args.jobs, full=args.full,
                          progress=progress)

@@ -37,6 +37,7 @@ __all__ = [
     "evaluate_frame",
     "facts_of_record",
     "parquet_rows",
+    "parquet_tasks",
     "run_on_dask",
 ]
 
@@ -238,6 +239,36 @@ def _dask_chunk(guideline: Guideline, items: list[tuple[int, Any]], day: dt.date
     return [evaluate_row(guideline, item, day, lang, full) for item in items]
 
 
+def parquet_tasks(path: str | Path, chunk: int = _CHUNK) -> list[tuple[int, int, int]]:
+    """(row group, batch within it, number of its first row) for each ``chunk`` rows of a Parquet file."""
+    import pyarrow.parquet as pq
+
+    tasks: list[tuple[int, int, int]] = []
+    first = 1
+    with pq.ParquetFile(path) as source:
+        for group in range(source.metadata.num_row_groups):
+            rows = source.metadata.row_group(group).num_rows
+            for batch in range(math.ceil(rows / chunk)):
+                tasks.append((group, batch, first + batch * chunk))
+            first += rows
+    return tasks
+
+
+def _dask_parquet_chunk(guideline: Guideline, path: str, task: tuple[int, int, int], chunk: int,
+                        units: Mapping[str, str] | None, day: dt.date, lang: str | None, full: bool
+                        ) -> list[dict[str, Any]]:
+    """One chunk of a Parquet file, read by the worker itself: rows never pass through the client."""
+    import pyarrow.parquet as pq
+
+    group, wanted, first = task
+    with pq.ParquetFile(path) as source:
+        for index, batch in enumerate(source.iter_batches(batch_size=chunk, row_groups=[group])):
+            if index == wanted:
+                return [evaluate_row(guideline, (first + k, facts_of_record(record, guideline, units)), day, lang,
+                                     full) for k, record in enumerate(batch.to_pylist())]
+    return []
+
+
 def _chunks(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
     chunk: list[tuple[int, Any]] = []
     for item in rows:
@@ -259,16 +290,21 @@ class _Waiting:
         return self.future.result()
 
 
-def run_on_dask(guideline: Guideline, rows: Iterable[tuple[int, Any]], put: Any, *, day: dt.date,
+def run_on_dask(guideline: Guideline, rows: Iterable[tuple[int, Any]] | None, put: Any, *, day: dt.date,
                 lang: str | None = None, full: bool = False, scheduler: str | None = None, workers: int = 2,
-                chunk: int = _CHUNK, client: Any = None) -> BatchSummary:
-    """Evaluate ``rows`` on a Dask cluster; ``put(records)`` receives each chunk's records, in input order.
+                chunk: int = _CHUNK, client: Any = None, parquet: str | Path | None = None,
+                units: Mapping[str, str] | None = None, skip: int = 0) -> BatchSummary:
+    """Evaluate ``rows`` (or the ``parquet`` file) on a Dask cluster; ``put(records)`` receives each chunk's
+    records, in input order.
 
     ``scheduler`` is a running scheduler's address; without one a local
     cluster of ``workers`` processes is started for the run (and stopped).
-    The guideline is scattered to every worker once. Each chunk is a task
-    Dask may run again on another worker if its worker dies (``retries=2``);
-    the client writes a chunk only once, when its result is in.
+    The guideline is scattered to every worker once. A Parquet file is read
+    by the workers, a chunk each (the path must be readable where they run:
+    the same machine, or shared storage); other rows are read here and sent
+    by the chunk. Each chunk is a task Dask may run again on another worker
+    if its worker dies (``retries=2``); the client writes a chunk only once,
+    when its result is in.
     """
     from dask.distributed import Client, LocalCluster
 
@@ -289,7 +325,17 @@ def run_on_dask(guideline: Guideline, rows: Iterable[tuple[int, Any]], put: Any,
         def submit(items: list[tuple[int, Any]]) -> _Waiting:
             return _Waiting(client.submit(_dask_chunk, shared, items, day, lang, full, pure=False, retries=2))
 
-        for records in in_order(submit, _chunks(rows, chunk), window=window):
+        def submit_parquet(task: tuple[int, int, int]) -> _Waiting:
+            return _Waiting(client.submit(_dask_parquet_chunk, shared, str(parquet), task, chunk, units, day, lang,
+                                          full, pure=False, retries=2))
+
+        if parquet is not None:
+            tasks = [t for t in parquet_tasks(parquet, chunk) if t[2] + chunk - 1 > skip]
+            results = in_order(submit_parquet, tasks, window=window)
+        else:
+            results = in_order(submit, _chunks(rows or (), chunk), window=window)
+        for records in results:
+            records = [r for r in records if r["row"] > skip] if skip else records
             put(records)
             for record in records:
                 summary.add({"error": True} if "error" in record else record)
