@@ -211,3 +211,58 @@ def test_write_jsonl_writes_the_batch_lines(tmp_path) -> None:
     out = io.StringIO()
     write_jsonl(out)([{"row": 1, "recommendations": ["é"], "undetermined": []}])
     assert out.getvalue() == '{"row": 1, "recommendations": ["é"], "undetermined": []}\n'
+
+
+AUDITED = {"bone_metastases": True, "life_expectancy_over_3_months": True, "current_agent": "none",
+           "vitamin_d_25oh": {"value": 42, "unit": "nmol/L"}, "serum_creatinine": "1.1 mg/dL",
+           "age": 72, "weight": "58 kg", "sex": "female", "bone_pattern": "multiple"}
+
+
+def _audit_cohort(tmp_path) -> str:
+    rows = [
+        {"patient_id": "A", **AUDITED, "done": ["vitamin-d-loading-8", "multiple-zoledronic-monthly"],
+         "done_dose:multiple-zoledronic-monthly": 4.0},  # advised 3.3 mg for a clearance of 42 mL/min
+        {"patient_id": "B", **AUDITED, "done": ["multiple-denosumab-monthly", "out-of-scope"]},
+        {"patient_id": "C", **{k: v for k, v in AUDITED.items() if k != "serum_creatinine"},
+         "done": ["multiple-zoledronic-monthly"]},  # no creatinine: the zoledronic-acid rule is undetermined
+        {"patient_id": "D", **AUDITED, "age": 300},
+    ]
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_audit_counts_deviations_by_type_with_the_patient_ids(cli, tmp_path) -> None:
+    code, out, err = cli("audit", str(SHIPPED), "--cohort", _audit_cohort(tmp_path), "--date", DAY.isoformat(),
+                         "--format", "json", "--plot", str(tmp_path / "deviations.png"))
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert (report["rows"], report["evaluated"], list(report["errors"])) == (4, 3, ["D"])
+    assert report["deviations"]["dose-differs"] == {"multiple-zoledronic-monthly": ["A"]}
+    assert report["deviations"]["done-undetermined"] == {"multiple-zoledronic-monthly": ["C"]}
+    assert report["deviations"]["done-not-advised"] == {"out-of-scope": ["B"]}
+    assert report["deviations"]["not-done"]["multiple-zoledronic-monthly"] == ["B"]
+    assert report["deviations"]["not-done"]["check-renal-function"] == ["C"]
+    assert report["recommendations"]["vitamin-d-loading-8"] == {"advised": 3, "done": 1, "both": 1}
+    assert report["undetermined_reasons"]["serum_creatinine"] == ["C"]
+    assert report["deviation_counts"]["dose-differs"] == 1
+    png = (tmp_path / "deviations.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    code, out, _ = cli("audit", str(SHIPPED), "--cohort", _audit_cohort(tmp_path), "--date", DAY.isoformat(),
+                       "--format", "markdown")
+    assert code == 0 and out.startswith("# Audit: 4 patient(s), 3 evaluated, 1 with errors\n")
+    assert "| vitamin-d-loading-8 | 3 | 1 | 1 |" in out and "    - multiple-zoledronic-monthly: 1 (A)" in out
+
+
+def test_audit_reads_done_and_doses_from_csv_cells(cli, tmp_path) -> None:
+    header = "patient_id,bone_metastases,life_expectancy_over_3_months,current_agent,measured_clearance,bone_pattern,"
+    header += "done,done_dose:multiple-zoledronic-monthly\n"
+    (tmp_path / "c.csv").write_text(header + "E,true,true,none,45 mL/min,multiple,"
+                                    "vitamin-d-status;multiple-zoledronic-monthly,3.3\n", encoding="utf-8")
+    code, out, _ = cli("audit", str(SHIPPED), "--cohort", str(tmp_path / "c.csv"), "--date", DAY.isoformat(),
+                       "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["errors"] == {} and report["deviations"]["dose-differs"] == {}
+    assert report["recommendations"]["multiple-zoledronic-monthly"] == {"advised": 1, "done": 1, "both": 1}
+    code, _, err = cli("audit", str(SHIPPED), "--cohort", str(tmp_path / "missing.csv"))
+    assert code == 2 and err == f"guideline audit: cannot read {tmp_path / 'missing.csv'}: no such file\n"

@@ -126,6 +126,23 @@ def _parser(stdout: IO[str]) -> _Parser:
                        help="go on from the OUT.partial file a killed run left (rows after the last one written); "
                             "the summary then counts the new rows only")
 
+    audit = sub.add_parser("audit", out=stdout, help="adherence of a cohort to the guideline: what was done "
+                                                      "against what is advised",
+                           description="Evaluate each patient of a cohort (JSON Lines, CSV or Parquet) and compare "
+                                       "what was done (column 'done': recommendation ids; 'done_dose:<id>': the "
+                                       "dose given) with what the guideline advises: counts per recommendation, "
+                                       "per undetermined reason and per deviation type, with the patient ids. "
+                                       "Exit 0 when the report is written, 2 on usage errors.")
+    audit.add_argument("guideline", metavar="GUIDELINE", help="the guideline YAML file")
+    audit.add_argument("--cohort", required=True, metavar="FILE", help="cohort file (.jsonl, .csv, .parquet)")
+    audit.add_argument("--input-format", choices=("jsonl", "csv", "parquet"),
+                       help="default: from the file extension, else jsonl")
+    audit.add_argument("--unit", action="append", default=[], metavar="FACT=UNIT",
+                       help="the unit of a quantity column that has no FACT_unit column (Parquet)")
+    audit.add_argument("--date", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
+    audit.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="report format")
+    audit.add_argument("--plot", metavar="PNG", help="also write a bar chart of the deviations by type")
+
     serve = sub.add_parser("serve", out=stdout, help="a CDS Hooks 2.0 service for one or more guidelines",
                            description="Serve the guidelines as CDS Hooks services (patient-view, order-select, "
                                        "order-sign) until interrupted. Binds 127.0.0.1 unless --host says otherwise.")
@@ -401,10 +418,44 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
     return EXIT_PROBLEMS if summary.errors else EXIT_OK
 
 
+def _cmd_audit(args: argparse.Namespace, stdout: IO[str]) -> int:
+    from engine.frontends.audit import audit, plot
+    from engine.frontends.batch import open_input, read_rows
+
+    on = _date_arg(args.date, "audit")
+    fmt = args.input_format or ("csv" if args.cohort.endswith(".csv") else
+                                "parquet" if args.cohort.endswith(".parquet") else "jsonl")
+    units = _units_arg(args.unit)
+    if (fmt == "parquet" or args.plot) and not _cohort_available():
+        raise _UsageError("guideline audit: Parquet and the chart need the cohort extra: "
+                          "pip install 'guideline-engine[cohort]'")
+    if args.plot and not Path(args.plot).resolve().parent.is_dir():
+        raise _UsageError(f"guideline audit: cannot write {args.plot}: no such folder")
+    guideline = load(args.guideline)
+    if not Path(args.cohort).is_file():
+        raise _UsageError(f"guideline audit: cannot read {args.cohort}: no such file")
+    if fmt == "parquet":
+        from engine.frontends.cohort import parquet_rows
+
+        report = audit(guideline, parquet_rows(args.cohort, guideline, units), day=on)
+    else:
+        with open_input(args.cohort, None) as source:
+            report = audit(guideline, read_rows(source, fmt, guideline), day=on)
+    if args.format == "json":
+        stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        stdout.write(report.text(markdown=args.format == "markdown"))
+    if args.plot:
+        plot(report, args.plot, f"{guideline.compiled.id} {guideline.compiled.version}: deviations, "
+                                f"{report.rows} patient(s)")
+    return EXIT_OK
+
+
 def _cohort_available() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(name) is not None for name in ("pyarrow", "pandas", "dask", "distributed"))
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("pyarrow", "pandas", "dask", "distributed", "matplotlib"))
 
 
 def _units_arg(pairs: list[str]) -> dict[str, str]:
@@ -839,6 +890,8 @@ def run(argv: Sequence[str], stdout: IO[str], stderr: IO[str], stdin: IO[bytes] 
             return _cmd_new(args, stdout)
         if args.command == "fmt":
             return _cmd_fmt(args, stdout, stderr)
+        if args.command == "audit":
+            return _cmd_audit(args, stdout)
         if args.command == "serve":
             return _cmd_serve(args, stderr)
         return _cmd_evaluate(args, stdout, stderr, stdin)
