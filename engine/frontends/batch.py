@@ -25,7 +25,7 @@ from typing import IO, Any
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline, load
 
-__all__ = ["BatchSummary", "cell_value", "in_order", "read_rows", "run_batch"]
+__all__ = ["BatchSummary", "cell_value", "chunks_of", "in_order", "read_rows", "run_batch"]
 
 
 def cell_value(spec: Any, text: str) -> Any:
@@ -150,7 +150,8 @@ def _evaluate_chunk(items: list[tuple[int, Any]]) -> list[tuple[str, dict[str, A
             for item in items]
 
 
-def _chunks(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+def chunks_of(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    """``rows`` in lists of ``size`` (the last one shorter)."""
     chunk: list[tuple[int, Any]] = []
     for item in rows:
         chunk.append(item)
@@ -215,7 +216,7 @@ def run_batch(guideline: Guideline | str | Path, rows: Iterable[tuple[int, Any]]
         # Full results are about 20 KB a row, decisions about 0.3 KB: smaller
         # chunks keep the memory of full results in flight as low.
         size = 100 if full else 1000
-        results = in_order(lambda chunk: pool.apply_async(_evaluate_chunk, (chunk,)), _chunks(rows, size),
+        results = in_order(lambda chunk: pool.apply_async(_evaluate_chunk, (chunk,)), chunks_of(rows, size),
                            window=4 * jobs)
         _drain((record for chunk in results for record in chunk), out, summary, progress)
     return summary

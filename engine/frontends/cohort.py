@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import EngineError
-from engine.frontends.batch import BatchSummary, cell_value, evaluate_row, in_order
+from engine.frontends.batch import BatchSummary, cell_value, chunks_of, evaluate_row, in_order
 from engine.guideline import Guideline
 from engine.needs import missing_facts_of
 
@@ -269,17 +269,6 @@ def _dask_parquet_chunk(guideline: Guideline, path: str, task: tuple[int, int, i
     return []
 
 
-def _chunks(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    chunk: list[tuple[int, Any]] = []
-    for item in rows:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 class _Waiting:
     """A submitted chunk, waited for in order (what :func:`in_order` expects of a handle)."""
 
@@ -333,7 +322,7 @@ def run_on_dask(guideline: Guideline, rows: Iterable[tuple[int, Any]] | None, pu
             tasks = [t for t in parquet_tasks(parquet, chunk) if t[2] + chunk - 1 > skip]
             results = in_order(submit_parquet, tasks, window=window)
         else:
-            results = in_order(submit, _chunks(rows or (), chunk), window=window)
+            results = in_order(submit, chunks_of(rows or (), chunk), window=window)
         for records in results:
             records = [r for r in records if r["row"] > skip] if skip else records
             put(records)
