@@ -229,10 +229,16 @@ def evaluate(
         why = (condition, ordered, explainer)
         for maker in makers:
             recommendations.append(maker.make(env, why, max_output_chars))
-    # Undetermined rules, statuses and explanations are built from the trace on first use.
-    probes = borderline_probes(guideline, env, rows, outcomes, plan) if guideline.thresholds else ()
-    return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, tuple(outcomes),
-                       tuple(make_borderline(explainer, p) for p in probes))
+    # Undetermined rules, statuses, explanations and borderline cautions are built from the trace on
+    # first use (a caution makes the decisions again across a threshold: a cost only when read).
+    outcomes = tuple(outcomes)
+
+    def borderline() -> tuple[Any, ...]:
+        probes = borderline_probes(guideline, env, rows, outcomes, plan)
+        return tuple(make_borderline(explainer, p) for p in probes)
+
+    return make_result(guideline, on, lang, tuple(recommendations), rows, explainer, outcomes,
+                       borderline if guideline.thresholds else None)
 
 
 def _settled(step: DerivedSpec, value: Any) -> Any:

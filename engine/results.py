@@ -9,11 +9,11 @@ reads the recommendations pays for nothing else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.explain import Explained, Explainer
 from engine.language.scores import Score
@@ -159,11 +159,30 @@ class Result:
     lang: str
     recommendations: tuple[Recommendation, ...]
     tables: Mapping[str, str | None]  # table -> row id, "otherwise", or None (unknown input)
-    borderline: tuple[Borderline, ...] = ()  # values near a threshold, within their declared tolerance
+    # Values near a threshold, within their declared tolerance. Worked out on first read (a value
+    # near a threshold makes the decisions again just across it): make_result leaves it out of the
+    # instance, and __getattr__ fills it from the probe it was given.
+    borderline: tuple[Borderline, ...] = field(default_factory=tuple)
     result_version: str = RESULT_VERSION
     _guideline: CompiledGuideline | None = field(default=None, repr=False, compare=False)
     _explainer: Explainer | None = field(default=None, repr=False, compare=False)
     _outcomes: tuple[Any, ...] = field(default=(), repr=False)
+
+    if not TYPE_CHECKING:  # at run time only: for mypy, a Result has its declared attributes and no others
+        def __getattr__(self, name: str) -> Any:
+            # Called only for attributes the instance does not hold: the borderline cautions of a
+            # result made by make_result, worked out now and kept.
+            if name == "borderline":
+                probe = self.__dict__.get("_borderline_probe")
+                made = probe() if probe is not None else ()
+                self.__dict__["borderline"] = made
+                self.__dict__.pop("_borderline_probe", None)
+                return made
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.borderline  # noqa: B018 - worked out before pickling: the probe holds the generated plan
+        return self.__dict__
 
     @property
     def compiled(self) -> CompiledGuideline | None:
@@ -292,14 +311,20 @@ def make_recommendation(fields: Mapping[str, Any], text: str, dose: Mapping[str,
 
 def make_result(guideline: CompiledGuideline, on: dt.date, lang: str, recommendations: tuple[Recommendation, ...],
                 rows: Mapping[str, str | None], explainer: Explainer, outcomes: tuple[Any, ...],
-                borderline: tuple[Borderline, ...] = ()) -> Result:
-    """A :class:`Result` filled directly, for the same reason as :func:`make_recommendation`."""
+                borderline: Callable[[], tuple[Borderline, ...]] | None = None) -> Result:
+    """A :class:`Result` filled directly, for the same reason as :func:`make_recommendation`.
+
+    ``borderline`` makes the borderline cautions when they are first read (None: there are none).
+    """
     result = object.__new__(Result)
     result.__dict__.update(
         guideline=guideline.id, version=guideline.version, evaluated_on=on, lang=lang,
-        recommendations=recommendations, tables=FrozenDict(rows), borderline=borderline,
-        result_version=RESULT_VERSION,
+        recommendations=recommendations, tables=FrozenDict(rows), result_version=RESULT_VERSION,
         _guideline=guideline, _explainer=explainer, _outcomes=outcomes)
+    if borderline is None:
+        result.__dict__["borderline"] = ()
+    else:
+        result.__dict__["_borderline_probe"] = borderline
     return result
 
 

@@ -117,10 +117,25 @@ def fill_example_patient(browser: webdriver.Chrome, vitamin_d: str | None = "42"
 
 
 def text_of(browser: webdriver.Chrome, element_id: str, containing: str, timeout: float = 30) -> str:
-    """The text of an element once it contains ``containing`` (the page evaluates as one types)."""
-    WebDriverWait(browser, timeout).until(
-        lambda d: d.find_elements(By.ID, element_id) and containing in d.find_element(By.ID, element_id).text)
-    return str(browser.find_element(By.ID, element_id).text)
+    """The text of an element once it contains ``containing`` (the page evaluates as one types).
+
+    The text is read inside the wait: the page may render the element again between a wait
+    and a later read (a stale element), which made this test fail now and then.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    found: dict[str, str] = {}
+
+    def ready(driver: webdriver.Chrome) -> bool:
+        elements = driver.find_elements(By.ID, element_id)
+        text = str(elements[0].text) if elements else ""
+        if containing in text:
+            found["text"] = text
+            return True
+        return False
+
+    WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(ready)
+    return found["text"]
 
 
 def screenshot(browser: webdriver.Chrome, name: str) -> None:
