@@ -73,7 +73,12 @@ def match_table(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ...
         return tuple(None for _ in table.outputs), None
     if any(type(k) is Score for k in keys):
         return _match_range(table, keys)
-    hits = [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys, strict=True))]
+    return _chosen(table, keys,
+                   [row for row in table.rows if all(c.matches(k) for c, k in zip(row.cells, keys, strict=True))])
+
+
+def _chosen(table: TableSpec, keys: tuple[Any, ...], hits: list[TableRow]) -> tuple[tuple[Any, ...], str | None]:
+    """The outputs and row id(s) the rows that match give, by the table's hit policy."""
     if not hits:
         return tuple(table.otherwise.get(o) for o in table.outputs), "otherwise"
     if table.hit == "collect":
@@ -112,16 +117,7 @@ def _match_range(table: TableSpec, keys: tuple[Any, ...]) -> tuple[tuple[Any, ..
                 return tuple(row.outputs.get(o) for o in table.outputs), row.id
     elif any(state is None for _, state in states):
         return unknown
-    hits = [row for row, state in states if state]
-    if not hits:
-        return tuple(table.otherwise.get(o) for o in table.outputs), "otherwise"
-    if table.hit == "collect":
-        return (tuple(tuple(row.outputs[o] for row in hits if row.outputs[o] is not None) for o in table.outputs),
-                ",".join(row.id for row in hits))
-    if len(hits) > 1:
-        raise _Failure(table.where, f"table '{table.name}' has hit policy unique but rows "
-                                    f"{', '.join(r.id for r in hits)} all match {', '.join(map(str, keys))}")
-    return tuple(hits[0].outputs.get(o) for o in table.outputs), hits[0].id
+    return _chosen(table, keys, [row for row, state in states if state])
 
 
 def _lookup(table: TableSpec, env: dict[str, Any]) -> str | None:

@@ -300,3 +300,25 @@ def test_the_second_guideline_decides_with_unknown_items_as_its_cases_say() -> N
     result = g.evaluate({**facts, "urea": "9 mmol/L"}, lang="fr")
     assert result.recommendation_ids() == ["mortality-risk", "hospital-based-care", "clinical-judgement"]
     assert result.to_dict()["values"]["risk_group"]["display"] == "risque intermédiaire"
+
+
+def test_a_table_too_large_to_check_says_so() -> None:
+    from engine.authoring.lint import lint_text
+
+    values = "[" + ", ".join(f"v{i}" for i in range(8)) + "]"
+    facts = "".join(f"  f{i}: {{type: enum, values: {values}, label: {{fr: f, en: f}}}}\n" for i in range(5))
+    text = MINIMAL_HEAD + "facts:\n" + facts + textwrap.dedent("""\
+        tables:
+          big:
+            inputs: [{expr: f0}, {expr: f1}, {expr: f2}, {expr: f3}, {expr: f4}]
+            outputs: {out: null}
+            rows: [{when: [v0, any, any, any, any], then: {out: a}}]
+            otherwise: {out: null}
+        rules:
+          - {id: r, source: {section: "1"}, when: "out == 'a'", then: [{id: r, kind: information, text: {fr: a, en: a}}]}
+        """)
+    found, loaded = lint_text(text, "big.yaml")
+    assert loaded
+    assert [(d.code, d.message) for d in found if d.code.startswith("table-")] == [
+        ("table-not-checked", "table 'big': 32768 combinations of its inputs, more than 20000: gaps and overlaps "
+                              "are not checked")]

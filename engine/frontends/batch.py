@@ -25,7 +25,7 @@ from typing import IO, Any
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline, load
 
-__all__ = ["BatchSummary", "cell_value", "chunks_of", "in_order", "read_rows", "run_batch"]
+__all__ = ["BatchSummary", "cell_value", "chunks_of", "in_order", "read_rows", "recommendation_ids", "run_batch"]
 
 
 def cell_value(spec: Any, text: str) -> Any:
@@ -193,8 +193,13 @@ def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang
         decisions = guideline.decide(facts, on=day)
     except EngineError as exc:  # every bad row is an engine error; anything else is a bug and stops the run
         return {**head, "error": [_brief(d) for d in exc.diagnostics]}
-    made = [rec.id for rule in guideline.compiled.rules if decisions.rules[rule.id] is True for rec in rule.then]
-    return {**head, "recommendations": made, "undetermined": decisions.undetermined}
+    return {**head, "recommendations": recommendation_ids(guideline, decisions),
+            "undetermined": decisions.undetermined}
+
+
+def recommendation_ids(guideline: Guideline, decisions: Any) -> list[str]:
+    """The ids of the recommendations the fired rules make, in the guideline's order."""
+    return [rec.id for rule in guideline.compiled.rules if decisions.rules[rule.id] is True for rec in rule.then]
 
 
 def _brief(d: Diagnostic) -> dict[str, Any]:

@@ -367,8 +367,7 @@ def _cmd_batch(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], stdin
     guideline = load(args.guideline)
     if args.lang and args.lang not in guideline.languages:
         raise _UsageError(f"guideline batch: --lang {args.lang!r} is not one of {', '.join(guideline.languages)}")
-    fmt = args.input_format or ("csv" if args.facts.endswith(".csv") else
-                                "parquet" if args.facts.endswith(".parquet") else "jsonl")
+    fmt = _input_format(args.input_format, args.facts)
     parquet_out = args.out.endswith(".parquet")
     units = _units_arg(args.unit)
     if args.scheduler and args.engine != "dask":
@@ -423,8 +422,7 @@ def _cmd_audit(args: argparse.Namespace, stdout: IO[str]) -> int:
     from engine.frontends.batch import open_input, read_rows
 
     on = _date_arg(args.date, "audit")
-    fmt = args.input_format or ("csv" if args.cohort.endswith(".csv") else
-                                "parquet" if args.cohort.endswith(".parquet") else "jsonl")
+    fmt = _input_format(args.input_format, args.cohort)
     units = _units_arg(args.unit)
     if (fmt == "parquet" or args.plot) and not _cohort_available():
         raise _UsageError("guideline audit: Parquet and the chart need the cohort extra: "
@@ -449,6 +447,11 @@ def _cmd_audit(args: argparse.Namespace, stdout: IO[str]) -> int:
         plot(report, args.plot, f"{guideline.compiled.id} {guideline.compiled.version}: deviations, "
                                 f"{report.rows} patient(s)")
     return EXIT_OK
+
+
+def _input_format(given: str | None, name: str) -> str:
+    """The cohort's format: as given, else from the file's extension, else JSON Lines."""
+    return given or ("csv" if name.endswith(".csv") else "parquet" if name.endswith(".parquet") else "jsonl")
 
 
 def _cohort_available() -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import EngineError
-from engine.frontends.batch import BatchSummary, cell_value, chunks_of, evaluate_row, in_order
+from engine.frontends.batch import BatchSummary, cell_value, chunks_of, evaluate_row, in_order, recommendation_ids
 from engine.guideline import Guideline
 from engine.needs import missing_facts_of
 
@@ -182,7 +182,7 @@ def _decisions(guideline: Guideline, facts: dict[str, Any], day: dt.date) -> dic
     for table in g.tables.values():
         for out in table.outputs:
             row[out] = _cell(decided.values.get(out))
-    row["recommendations"] = [rec.id for rule in g.rules if decided.rules[rule.id] is True for rec in rule.then]
+    row["recommendations"] = recommendation_ids(guideline, decided)
     row["undetermined"] = json.dumps(
         {rule.id: sorted(missing_facts_of(rule.when.tree, g, decided.values))
          for rule in g.rules if decided.rules[rule.id] is None}, ensure_ascii=False)

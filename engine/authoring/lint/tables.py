@@ -167,11 +167,12 @@ class _Grid:
     hits: dict[tuple[Any, ...], list[TableRow]]
 
 
-def _grid(ctx: Context, table: TableSpec) -> _Grid | None:
+def _grid(ctx: Context, table: TableSpec) -> _Grid | int:
+    """The table's grid, or the number of its combinations when there are too many to check."""
     axes = _axes(ctx, table)
-    sizes = [len(a.points()) for a in axes]
-    if math.prod(sizes) > _MAX_POINTS:
-        return None
+    count = math.prod(len(a.points()) for a in axes)
+    if count > _MAX_POINTS:
+        return count
     hits: dict[tuple[Any, ...], list[TableRow]] = {}
     for point in itertools.product(*(a.points() for a in axes)):
         hits[point] = [row for row in table.rows
@@ -179,17 +180,22 @@ def _grid(ctx: Context, table: TableSpec) -> _Grid | None:
     return _Grid(axes, hits)
 
 
-_GRIDS = IdentityCache()  # per compiled guideline and table: three checks read the same grid
-_NOT_CHECKED = object()
+_GRIDS = IdentityCache()  # per compiled guideline and table: four checks read the same grid
 
 
-def _grids(ctx: Context) -> Iterator[tuple[TableSpec, _Grid]]:
-    """Each table with its grid (computed once per guideline: three checks read it)."""
+def _all_grids(ctx: Context) -> Iterator[tuple[TableSpec, _Grid | int]]:
+    """Each table with its grid, or its count of combinations when too large (computed once per guideline)."""
     for table in ctx.guideline.tables.values():
         grid = _GRIDS.get(ctx.guideline, table.name)
         if grid is None:
-            grid = _grid(ctx, table) or _NOT_CHECKED
+            grid = _grid(ctx, table)
             _GRIDS.put(ctx.guideline, grid, table.name)
+        yield table, grid  # type: ignore[misc]
+
+
+def _grids(ctx: Context) -> Iterator[tuple[TableSpec, _Grid]]:
+    """Each table small enough to check, with its grid."""
+    for table, grid in _all_grids(ctx):
         if isinstance(grid, _Grid):
             yield table, grid
 
@@ -353,10 +359,8 @@ def table_not_checked(ctx: Context) -> Iterator[Diagnostic]:
     Failing: five inputs of 20 values each (3 200 000 combinations, more than 20 000).
     Passing: a table whose inputs' values and pieces multiply to 20 000 or fewer.
     """
-    for table in ctx.guideline.tables.values():
-        axes = _axes(ctx, table)
-        count = math.prod(len(a.points()) for a in axes)
-        if count > _MAX_POINTS:
+    for table, count in _all_grids(ctx):
+        if not isinstance(count, _Grid):
             yield ctx.finding(("tables", table.name), "table-not-checked",
                               f"table '{table.name}': {count} combinations of its inputs, more than {_MAX_POINTS}: "
                               "gaps and overlaps are not checked", "split the table, or review it with guideline show",
