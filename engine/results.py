@@ -15,8 +15,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from engine.explain import Explained, Explainer
-from engine.language.scores import Score
+from engine.explain import Explained, Explainer, json_value
 from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, TableSpec
 from engine.texts.formatting import format_number
 
@@ -276,11 +275,7 @@ def to_json_value(value: Any) -> Any:
         return {k: to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_json_value(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Score):
-        return value.as_json()
-    return value
+    return json_value(value)  # a date, a score's range: as the explained values write them
 
 
 def _digits_apart(value: float, threshold: float) -> int:
