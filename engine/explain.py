@@ -23,6 +23,7 @@ evaluator (:mod:`engine.evaluate`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -57,6 +58,26 @@ def prepared(guideline: CompiledGuideline, lang: str) -> Prepared:
         cached = Prepared(guideline, lang)
         _PREPARED.put(guideline, cached, lang)
     return cached  # type: ignore[return-value]
+
+
+# A string as JSON, as json.dumps(..., ensure_ascii=False) writes it (the C encoder json uses itself).
+encode_string: Callable[[str], str] = json.encoder.encode_basestring
+_float_text = float.__repr__  # json's own way of writing a float
+_WORDS = {None: "null", True: "true", False: "false"}
+
+
+def json_text(value: Any) -> str:
+    """Any value of the trace as JSON text, exactly as ``json.dumps(json_value(value), ensure_ascii=False)``."""
+    kind = type(value)
+    if kind is str:
+        return encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value - value == 0:  # finite (json writes NaN and Infinity its own way)
+        return _float_text(value)
+    if value is None or kind is bool:
+        return _WORDS[value]
+    return json.dumps(json_value(value), ensure_ascii=False)
 
 
 def json_value(value: Any) -> Any:
@@ -101,6 +122,7 @@ class Prepared:
                                         *(e.name for e in self.entries if e.origin == "table"))
         self.heads: dict[str, Callable[[Any], str]] = {t.name: self._head(t) for t in g.tables.values()}
         self._generated: Callable[..., dict[str, dict[str, Any]]] | None = None
+        self._generated_text: Callable[..., tuple[dict[str, str], str]] | None = None
         self._uses = 0
         self._lock = threading.Lock()
 
@@ -237,12 +259,25 @@ class Prepared:
             return None
         with self._lock:
             if self._generated is None:
-                lang = self.lang
-                helpers = {"_disp": self.display, "_num": lambda v, d: format_number(v, lang, d),
-                           "_date": (lambda d: f"{d.day:02d}/{d.month:02d}/{d.year:04d}") if lang == "fr" else dt.date.isoformat,
-                           "_day": dt.date, "_json": json_value}
-                self._generated = build_explainer(list(self.entries), self.listed, lang, helpers, self.heads)
+                self._generated = build_explainer(list(self.entries), self.listed, self.lang, self._helpers(),
+                                                  self.heads)
         return self._generated
+
+    def generated_text(self) -> Callable[..., tuple[dict[str, str], str]]:
+        """The generated function writing every value's JSON as text (built on first use)."""
+        if self._generated_text is None:
+            with self._lock:
+                if self._generated_text is None:
+                    self._generated_text = build_explainer(
+                        list(self.entries), self.listed, self.lang,
+                        {**self._helpers(), "_enc": encode_string, "_jv": json_text}, self.heads, text=True)
+        return self._generated_text
+
+    def _helpers(self) -> dict[str, Any]:
+        lang = self.lang
+        return {"_disp": self.display, "_num": lambda v, d: format_number(v, lang, d),
+                "_date": (lambda d: f"{d.day:02d}/{d.month:02d}/{d.year:04d}") if lang == "fr" else dt.date.isoformat,
+                "_day": dt.date, "_json": json_value}
 
 
 class _Displays(dict):  # type: ignore[type-arg]
@@ -292,8 +327,15 @@ class Explainer:
         """A quantity's display, preceded by the value in the unit it was given in when that is another."""
         canonical = self.prepared.by_name[name].unit
         raw = self._facts.get(name) if isinstance(self._facts, Mapping) else None
-        if self._given is None and type(raw) is dict and raw.get("unit") == canonical:
-            return shown  # the common case, given in the canonical unit: no need to read it again
+        if self._given is None and type(raw) is dict:
+            unit_text, number = raw.get("unit"), raw.get("value")
+            if unit_text == canonical:
+                return shown  # the common case, given in the canonical unit: no need to read it again
+            spec = self.g.facts[name]
+            unit = spec.units.find(unit_text) if spec.units is not None and type(unit_text) is str else None
+            if unit is not None and type(number) in (int, float) and len(raw) == 2:
+                # {value, unit} of a valid result: what given_as would find, without checking it all again
+                return shown if unit.name == canonical else f"{self.prepared.display(number, unit.name)} (= {shown})"
         given = self.given_unit(name)
         if given is not None and given.unit and given.unit != canonical:
             return f"{self.prepared.display(given.original, given.unit)} (= {shown})"
@@ -365,6 +407,18 @@ class Explainer:
             if value is not None and value["origin"] == "fact":
                 value["how"] = source
         return out
+
+    def json_texts(self) -> tuple[dict[str, str], str] | None:
+        """Every value's JSON object as text, and the whole "values" object (as :meth:`json_values` gives them,
+        written by ``json.dumps(..., ensure_ascii=False)``); None when the values have sources to show (the
+        caller writes :meth:`json_values` then).
+        """
+        if self.sources:
+            return None
+        facts = self._facts if self._given is None and type(self._facts) is dict else None
+        texts: tuple[dict[str, str], str] = self.prepared.generated_text()(self.env, self.rows, facts,
+                                                                           self.with_given_unit)
+        return texts
 
     def needs(self, rule: RuleSpec) -> tuple[str, ...]:
         """The missing facts that would decide an undetermined ``rule``, sorted.

@@ -54,6 +54,7 @@ class _Shapes:
 
     def __init__(self, guideline: CompiledGuideline) -> None:
         self.producer: dict[str, Any] = {out: t for t in guideline.tables.values() for out in t.outputs}
+        self.facts = {name: frozenset({name}) for name in guideline.facts}  # a missing fact needs itself
         self.trees: dict[int, tuple[tuple[str, ...], dict[Any, frozenset[str]]]] = {}
         expressions = [rule.when for rule in guideline.rules] + [d.expr for d in guideline.derived.values()]
         expressions += [i.expr for t in guideline.tables.values() for i in t.inputs]
@@ -101,22 +102,28 @@ class NeedsTracer:
                 choices[key] = chosen
         if not chosen:
             return _NOTHING
-        return _union(self.name(n) for n in chosen)
+        if len(chosen) == 1:
+            for only in chosen:
+                return self.name(only)
+        return _NOTHING.union(*[self.name(n) for n in chosen])
 
     def name(self, name: str) -> frozenset[str]:
         """Why a name is unknown: itself for a fact, its inputs' missing facts otherwise."""
-        if name not in self.names:
-            self.names[name] = _NOTHING  # a guard: the compiler refuses cycles
-            if name in self.g.facts:
-                found = frozenset({name})
-            elif name in self.g.derived:
-                found = self.missing(self.g.derived[name].expr.tree)
-            elif name in self.producer:
-                found = _union(self.missing(i.expr.tree) for i in self.producer[name].inputs)
-            else:
-                found = _NOTHING
-            self.names[name] = found
-        return self.names[name]
+        found = self.names.get(name)
+        if found is not None:
+            return found
+        found = self.shapes.facts.get(name)
+        if found is not None:
+            return found
+        self.names[name] = _NOTHING  # a guard: the compiler refuses cycles
+        if name in self.g.derived:
+            found = self.missing(self.g.derived[name].expr.tree)
+        elif name in self.producer:
+            found = _union(self.missing(i.expr.tree) for i in self.producer[name].inputs)
+        else:
+            found = _NOTHING
+        self.names[name] = found
+        return found
 
 
 def _itself(name: str) -> frozenset[str]:

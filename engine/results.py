@@ -9,13 +9,15 @@ reads the recommendations pays for nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from engine.explain import Explained, Explainer, json_value
+from engine.explain import Explained, Explainer, encode_string, json_value
+from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, TableSpec
 from engine.texts.formatting import format_number
 
@@ -205,13 +207,19 @@ class Result:
         """Rules that could not be decided, each with the missing facts that would decide it."""
         if self._guideline is None or self._explainer is None:
             return ()
-        explainer, out = self._explainer, []
-        titles = explainer.prepared.rule_titles
-        for rule, outcome in zip(self._guideline.rules, self._outcomes, strict=True):
+        explainer, outcomes = self._explainer, self._outcomes
+        if None not in outcomes:
+            return ()
+        rules = _undecided_parts(self._guideline, explainer)
+        made = []
+        for (rule, title, condition, recommendations), outcome in zip(rules, outcomes, strict=True):
             if outcome is None:
-                out.append(Undetermined(rule.id, titles[rule.id], rule.when.text.strip(), explainer.needs(rule),
-                                        tuple(r.id for r in rule.then)))
-        return tuple(out)
+                # filled directly, as make_recommendation does (a frozen dataclass's __init__ costs more)
+                undetermined = object.__new__(Undetermined)
+                undetermined.__dict__.update(rule=rule.id, title=title, condition=condition,
+                                             needs=explainer.needs(rule), recommendations=recommendations)
+                made.append(undetermined)
+        return tuple(made)
 
     @cached_property
     def missing_facts(self) -> tuple[str, ...]:
@@ -240,6 +248,26 @@ class Result:
             return {}
         return self._explainer.json_values()
 
+    def to_json(self) -> str:
+        """The JSON text of :meth:`to_dict`, character for character as ``json.dumps(result.to_dict(),
+        ensure_ascii=False)`` writes it, written without building the dicts first.
+
+        What does not depend on the patient (keys, labels, titles, sources, the
+        words of each rule outcome) is written once per guideline and language;
+        per patient only values, displays, texts and needs are. ``batch --full``
+        writes results this way.
+        """
+        explainer, g = self._explainer, self._guideline
+        if explainer is None or g is None:
+            return _ENCODER.encode(self.to_dict())
+        try:
+            texts = explainer.json_texts()
+        except Exception:  # noqa: BLE001 - anything unexpected: the dicts, written by json, say the same
+            texts = None
+        if texts is None:
+            return _ENCODER.encode(self.to_dict())
+        return _writer(g, self.lang).write(self, texts)
+
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON shape (see ``result_version``)."""
         values = self._values_json()
@@ -256,6 +284,139 @@ class Result:
             "tables": dict(self.tables),
             "borderline": [b.to_dict() for b in self.borderline],
         }
+
+
+class _Writer:
+    """The patient-independent parts of one guideline's JSON results in one language, written once.
+
+    Each part is made from the first result that needs it and kept by its key
+    (a recommendation's, an undetermined rule's, a set of rule outcomes or
+    table rows); every key comes from the compiled guideline, so what is kept
+    is bounded by its size (sets of outcomes and rows: by ``_KEPT``).
+    """
+
+    _KEPT = 4096
+
+    def __init__(self, guideline: CompiledGuideline) -> None:
+        self.rule_ids = tuple(_ENCODER.encode(rule.id) for rule in guideline.rules)
+        self.facts = tuple((name, _ENCODER.encode(name)) for name in guideline.facts)
+        self.quoted = dict(self.facts)
+        self.heads: dict[tuple[str, str, str, str], str] = {}
+        self.recommendations: dict[str, tuple[str, str, str]] = {}
+        self.undetermined: dict[str, tuple[str, str]] = {}
+        self.rules: dict[tuple[Any, ...], str] = {}
+        self.tables: dict[tuple[Any, ...], str] = {}
+        self.doses: dict[str, tuple[Mapping[str, Any], str]] = {}
+
+    def write(self, result: Result, texts: tuple[dict[str, str], str]) -> str:
+        objects, values = texts
+        key = (result.result_version, result.guideline, result.version, result.lang)
+        head = self.heads.get(key)
+        if head is None:
+            head = self.heads[key] = (
+                f'{{"result_version": {_ENCODER.encode(result.result_version)}, "guideline": '
+                f'{_ENCODER.encode({"id": result.guideline, "version": result.version})}, "evaluated_on": ')
+        parts = [head, '"', result.evaluated_on.isoformat(), '", "lang": ', _ENCODER.encode(result.lang),
+                 ', "recommendations": [']
+        for n, rec in enumerate(result.recommendations):
+            if n:
+                parts.append(", ")
+            self._recommendation(rec, objects, parts)
+        parts.append('], "undetermined": [')
+        for n, u in enumerate(result.undetermined):
+            pieces = self.undetermined.get(u.rule)
+            if pieces is None:
+                whole = _ENCODER.encode({**u.to_dict(), "needs": []})
+                cut = whole.index('"needs": [') + len('"needs": [')
+                pieces = self.undetermined[u.rule] = (whole[:cut], whole[cut:])
+            needs = ", ".join([self.quoted.get(f) or _ENCODER.encode(f) for f in u.needs])
+            parts += (", " if n else "", pieces[0], needs, pieces[1])
+        env = result.trace
+        parts.append('], "missing_facts": [')
+        parts.append(", ".join([quoted for name, quoted in self.facts if env.get(name) is None]))
+        parts.append('], "values": ')
+        parts.append(values)
+        parts.append(', "rules": ')
+        parts.append(self._rules(result._outcomes))
+        parts.append(', "tables": ')
+        parts.append(self._tables(result.tables))
+        parts.append(', "borderline": [')
+        parts.append(", ".join([_ENCODER.encode(b.to_dict()) for b in result.borderline]))
+        parts.append("]}")
+        return "".join(parts)
+
+    def _recommendation(self, rec: Recommendation, objects: Mapping[str, str], parts: list[str]) -> None:
+        condition, names, explainer = rec._why
+        pieces = self.recommendations.get(rec.id)
+        if pieces is None:
+            # Written as json writes the whole recommendation, then cut where the patient's parts go.
+            whole = _ENCODER.encode({"id": rec.id, "rule": rec.rule, "kind": rec.kind, "text": "",
+                                     "strength": rec.strength, "dose": None, "schedule": to_json_value(rec.schedule),
+                                     "source": to_json_value(rec.source), "evidence": list(rec.evidence),
+                                     "notes": list(rec.notes), "why": {"condition": condition, "values": []}})
+            text_at = whole.index(', "text": ""') + len(', "text": ')
+            dose_at = whole.index(', "dose": null', text_at) + len(', "dose": ')
+            pieces = self.recommendations[rec.id] = (whole[:text_at], whole[text_at + 2:dose_at],
+                                                     whole[dose_at + 4:-3])
+        parts += (pieces[0], encode_string(rec.text), pieces[1], self._dose(rec), pieces[2])
+        parts.append(", ".join([objects[n] if n in objects else _ENCODER.encode(_value_json(n, explainer.explain(n)))
+                                for n in names]))
+        parts.append("]}}")
+
+    def _dose(self, rec: Recommendation) -> str:
+        dose = rec.dose
+        if dose is None:
+            return "null"
+        kept = self.doses.get(rec.id)
+        if kept is not None and kept[0] is dose:  # a dose that does not depend on the patient: shared, written once
+            return kept[1]
+        text = _ENCODER.encode(to_json_value(dose))
+        self.doses[rec.id] = (dose, text)
+        return text
+
+    def _rules(self, outcomes: tuple[Any, ...]) -> str:
+        text = self.rules.get(outcomes)
+        if text is None:
+            text = "{" + ", ".join([f'{rule}: "{_OUTCOME_NAMES[o]}"' for rule, o in zip(self.rule_ids, outcomes,
+                                                                                       strict=True)]) + "}"
+            if len(self.rules) < self._KEPT:
+                self.rules[outcomes] = text
+        return text
+
+    def _tables(self, rows: Mapping[str, str | None]) -> str:
+        key = tuple(rows.items())
+        text = self.tables.get(key)
+        if text is None:
+            text = _ENCODER.encode(dict(rows))
+            if len(self.tables) < self._KEPT:
+                self.tables[key] = text
+        return text
+
+
+_UNDECIDED = IdentityCache()
+
+
+def _undecided_parts(guideline: CompiledGuideline, explainer: Explainer
+                     ) -> tuple[tuple[Any, str, str, tuple[str, ...]], ...]:
+    """Per rule, what an undetermined rule says that does not depend on the patient (kept per language)."""
+    found = _UNDECIDED.get(guideline, explainer.lang)
+    if found is None:
+        titles = explainer.prepared.rule_titles
+        found = tuple((rule, titles[rule.id], rule.when.text.strip(), tuple(r.id for r in rule.then))
+                      for rule in guideline.rules)
+        _UNDECIDED.put(guideline, found, explainer.lang)
+    return found  # type: ignore[return-value]
+
+
+_WRITERS = IdentityCache()
+
+
+def _writer(guideline: CompiledGuideline, lang: str) -> _Writer:
+    found = _WRITERS.get(guideline, lang)
+    if found is None:
+        found = _Writer(guideline)
+        _WRITERS.put(guideline, found, lang)
+    return found  # type: ignore[return-value]
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None)})
@@ -276,6 +437,17 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [to_json_value(v) for v in value]
     return json_value(value)  # a date, a score's range: as the explained values write them
+
+
+def _default(value: Any) -> Any:
+    converted = to_json_value(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return converted
+
+
+# json.dumps(value, ensure_ascii=False), without making a new encoder for each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_default)
 
 
 def _digits_apart(value: float, threshold: float) -> int:

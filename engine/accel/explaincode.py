@@ -18,6 +18,8 @@ string constants, names only as ``d_``/``v_``-prefixed locals and dict keys.
 from __future__ import annotations
 
 import ast
+import datetime as dt
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -168,7 +170,7 @@ def _how(e: ExplainEntry, index: int) -> ast.expr:
 
 
 def build_explainer(entries: list[ExplainEntry], listed: tuple[str, ...], lang: str, helpers: Mapping[str, Any],
-                    heads: Mapping[str, Callable[[Any], str]]) -> Callable[..., dict[str, dict[str, Any]]]:
+                    heads: Mapping[str, Callable[[Any], str]], *, text: bool = False) -> Callable[..., Any]:
     """The function ``(env, rows, facts, _given) -> {name: value's JSON}`` for these entries in ``lang``.
 
     Every entry is displayed (a how may read any of them); the dict returned
@@ -181,9 +183,17 @@ def build_explainer(entries: list[ExplainEntry], listed: tuple[str, ...], lang: 
     given in, when that is another; ``facts`` are the quantities given in
     another unit when the facts went through the plan's checks (a quantity
     absent from it was given in its canonical unit and needs no call), else None.
+
+    ``text``: the function returns the values as JSON text instead, ``({name:
+    the value's object as JSON text}, the whole "values" object as JSON text)``,
+    exactly as ``json.dumps(..., ensure_ascii=False)`` writes the dicts (for
+    :meth:`engine.results.Result.to_json`); ``helpers`` then also gives
+    ``_enc(str)`` (a string as JSON) and ``_jv(value)`` (any value as JSON).
     """
     namespace: dict[str, Any] = {"__builtins__": {}, "_type": type, "_int": int, "_float": float, "_str": str,
-                                 "_dict": dict, "_format": format, "_strint": str, "_plain": _PLAIN, **helpers}
+                                 "_dict": dict, "_format": format, "_strint": str, "_plain": _PLAIN,
+                                 "_float_text": float.__repr__, "_int_text": int.__repr__, "_iso": dt.date.isoformat,
+                                 "_finite_types": (bool, str, type(None)), "_len": len, **helpers}
     body: list[ast.stmt] = []
     for i, e in enumerate(entries):
         body.append(ast.Assign([ast.Name(_name("v_", e.name), ast.Store())],
@@ -194,19 +204,26 @@ def build_explainer(entries: list[ExplainEntry], listed: tuple[str, ...], lang: 
             namespace[f"_head{i}"] = heads[e.table]
         body.append(ast.Assign([ast.Name(_name("d_", e.name), ast.Store())],
                                _display(_load(_name("v_", e.name)), e, i, lang)))
-    keys: list[ast.expr | None] = []
-    values: list[ast.expr] = []
     index = {e.name: i for i, e in enumerate(entries)}
-    for i, e in ((index[name], entries[index[name]]) for name in listed):
-        raw: ast.expr = _load(_name("v_", e.name))
-        if e.json:
-            raw = _if(ast.Compare(_call("_type", raw), [ast.In()], [_load("_plain")]), raw, _call("_json", raw))
-        fields = {"name": ast.Constant(e.name), "origin": ast.Constant(e.origin), "value": raw,
-                  "unit": ast.Constant(e.unit), "display": _load(_name("d_", e.name)), "label": ast.Constant(e.label),
-                  "how": _how(e, i)}
-        keys.append(ast.Constant(e.name))
-        values.append(ast.Dict([ast.Constant(k) for k in fields], list(fields.values())))
-    body.append(ast.Return(ast.Dict(keys, values)))
+    chosen = [(index[name], entries[index[name]]) for name in listed]
+    if text:
+        # Values that may be of a finite domain: yes/no, an enum, or an enum-valued derived value or table output
+        # (not a number, a date, or a quantity, whose display also depends on the unit it was given in).
+        finite_kinds = {e.name: e.display in ("boolean", "finite", "generic") for e in entries}
+        body.extend(_as_text(chosen, namespace, finite_kinds))
+    else:
+        keys: list[ast.expr | None] = []
+        values: list[ast.expr] = []
+        for i, e in chosen:
+            raw: ast.expr = _load(_name("v_", e.name))
+            if e.json:
+                raw = _if(ast.Compare(_call("_type", raw), [ast.In()], [_load("_plain")]), raw, _call("_json", raw))
+            fields = {"name": ast.Constant(e.name), "origin": ast.Constant(e.origin), "value": raw,
+                      "unit": ast.Constant(e.unit), "display": _load(_name("d_", e.name)),
+                      "label": ast.Constant(e.label), "how": _how(e, i)}
+            keys.append(ast.Constant(e.name))
+            values.append(ast.Dict([ast.Constant(k) for k in fields], list(fields.values())))
+        body.append(ast.Return(ast.Dict(keys, values)))
     function = ast.FunctionDef(
         name="explain_values",
         args=ast.arguments(posonlyargs=[], args=[ast.arg(a) for a in ("env", "rows", "facts", "_given")],
@@ -217,5 +234,115 @@ def build_explainer(entries: list[ExplainEntry], listed: tuple[str, ...], lang: 
     module = ast.Module(body=[function], type_ignores=[])
     ast.fix_missing_locations(module)
     exec(compile(module, "<explanations>", "exec"), namespace)  # noqa: S102 - built from AST nodes only
-    made: Callable[..., dict[str, dict[str, Any]]] = namespace["explain_values"]
+    made: Callable[..., Any] = namespace["explain_values"]
     return made
+
+
+def _json(value: Any) -> str:
+    """A constant as json.dumps writes it (author text stays a string constant of the generated code)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _as_text(chosen: list[tuple[int, ExplainEntry]], namespace: dict[str, Any],
+             finite_kinds: Mapping[str, bool]) -> list[ast.stmt]:
+    """Statements making each listed value's JSON object as text, and returning them with the whole object.
+
+    Constants (keys, names, origins, units, labels, a how with no input) are
+    written as JSON once, here; per patient only the value, the display and
+    the how are written. A fact of a finite domain (yes/no, an enum) has one
+    whole object per value, written here too.
+    """
+    body: list[ast.stmt] = []
+    for i, e in chosen:
+        how = _how(e, i)
+        head = f'{{"name": {_json(e.name)}, "origin": {_json(e.origin)}, "value": '
+        middle = f', "unit": {_json(e.unit)}, "display": '
+        tail = f', "label": {_json(e.label)}, "how": '
+        parts: list[ast.expr] = [
+            ast.Constant(head), ast.FormattedValue(_value_text(_load(_name("v_", e.name)), e), -1, None),
+            ast.Constant(middle), ast.FormattedValue(_call("_enc", _load(_name("d_", e.name))), -1, None),
+            ast.Constant(tail),
+            ast.Constant(_json(how.value)) if isinstance(how, ast.Constant) else
+            ast.FormattedValue(_call("_enc", how), -1, None),
+            ast.Constant("}"),
+        ]
+        made: ast.expr = ast.JoinedStr(_merged(parts))
+        if e.finite is not None and e.display in ("boolean", "finite") and isinstance(how, ast.Constant):
+            # Nothing but the value changes: the object of each value of the domain, written now.
+            namespace[f"_whole{i}"] = {value: f"{head}{_json(value)}{middle}{_json(shown)}{tail}{_json(how.value)}}}"
+                                       for value, shown in e.finite.items()}
+            v = _load(_name("v_", e.name))
+            hashable = ast.Compare(_call("_type", v), [ast.In()], [_load("_finite_types")])
+            kept = _if(hashable, ast.Call(ast.Attribute(_load(f"_whole{i}"), "get", ast.Load()), [v], []),
+                       ast.Constant(None))
+            made = ast.BoolOp(ast.Or(), [kept, made])
+        elif finite_kinds.get(e.name) and all(finite_kinds.get(part[0]) for part in e.how if isinstance(part, tuple)):
+            # (the key's types are checked again per patient: a generic value may be a number)
+            body.extend(_remembered(e, i, made, namespace))
+            continue
+        body.append(ast.Assign([ast.Name(_name("j_", e.name), ast.Store())], made))
+    whole: list[ast.expr] = [ast.Constant("{")]
+    for n, (_, e) in enumerate(chosen):
+        whole.append(ast.Constant(("" if n == 0 else ", ") + f"{_json(e.name)}: "))
+        whole.append(ast.FormattedValue(_load(_name("j_", e.name)), -1, None))
+    whole.append(ast.Constant("}"))
+    objects = ast.Dict([ast.Constant(e.name) for _, e in chosen], [_load(_name("j_", e.name)) for _, e in chosen])
+    body.append(ast.Return(ast.Tuple([objects, ast.JoinedStr(_merged(whole))], ast.Load())))
+    return body
+
+
+_REMEMBERED = 512  # objects remembered per value; beyond, they are written each time
+
+
+def _remembered(e: ExplainEntry, i: int, made: ast.expr, namespace: dict[str, Any]) -> list[ast.stmt]:
+    """``j_<name> = made``, remembered by the value, its inputs' values and (a table output's) the row hit.
+
+    Only values of the types of a finite domain (yes/no, unknown, an enum's
+    words) make a key: ``1 == True`` must not find the object of ``true``.
+    """
+    memo = f"_memo{i}"
+    namespace[memo] = {}
+    keyed: list[ast.expr] = [_load(_name("v_", e.name))]
+    keyed += [_load(_name("v_", part[0])) for part in e.how if isinstance(part, tuple)]
+    if e.table is not None:
+        keyed.append(ast.Subscript(_load("rows"), ast.Constant(e.table), ast.Load()))
+    target = _name("j_", e.name)
+    plain = ast.BoolOp(ast.And(), [ast.Compare(_call("_type", k), [ast.In()], [_load("_finite_types")])
+                                   for k in keyed]) if len(keyed) > 1 else \
+        ast.Compare(_call("_type", keyed[0]), [ast.In()], [_load("_finite_types")])
+    key = ast.Tuple(keyed, ast.Load())
+    store = ast.Name(target, ast.Store())
+    found = ast.Assign([store], ast.Call(ast.Attribute(_load(memo), "get", ast.Load()), [key], []))
+    fill = ast.If(_is(_load(target), None), [
+        ast.Assign([ast.Name(target, ast.Store())], made),
+        ast.If(ast.Compare(_call("_len", _load(memo)), [ast.Lt()], [ast.Constant(_REMEMBERED)]),
+               [ast.Assign([ast.Subscript(_load(memo), key, ast.Store())], _load(target))], [])], [])
+    return [ast.If(plain, [found, fill], [ast.Assign([ast.Name(target, ast.Store())], made)])]
+
+
+def _value_text(v: ast.expr, e: ExplainEntry) -> ast.expr:
+    """A value as JSON text: the kinds the entry expects inline, anything else by ``_jv``."""
+    slow = _call("_jv", v)
+    if e.display == "boolean":
+        return _if(_is(v, True), ast.Constant("true"), _if(_is(v, False), ast.Constant("false"),
+                                                            _if(_is(v, None), ast.Constant("null"), slow)))
+    if e.display in ("number", "quantity"):
+        finite = ast.Compare(ast.BinOp(v, ast.Sub(), v), [ast.Eq()], [ast.Constant(0)])  # json writes NaN its own way
+        return _if(_typed(v, "_float"), _if(finite, _call("_float_text", v), slow),
+                   _if(_typed(v, "_int"), _call("_int_text", v), _if(_is(v, None), ast.Constant("null"), slow)))
+    if e.display == "date":
+        iso = ast.JoinedStr([ast.Constant('"'), ast.FormattedValue(_call("_iso", v), -1, None), ast.Constant('"')])
+        return _if(_typed(v, "_day"), iso, _if(_is(v, None), ast.Constant("null"), slow))
+    return _if(_typed(v, "_str"), _call("_enc", v), _if(_is(v, None), ast.Constant("null"), slow))
+
+
+def _merged(parts: list[ast.expr]) -> list[ast.expr]:
+    """Adjacent string constants of an f-string joined (the compiler expects them so)."""
+    out: list[ast.expr] = []
+    for part in parts:
+        last = out[-1] if out else None
+        if isinstance(part, ast.Constant) and isinstance(last, ast.Constant):
+            out[-1] = ast.Constant(str(last.value) + str(part.value))
+        else:
+            out.append(part)
+    return out

@@ -146,8 +146,8 @@ def _init_worker(guideline: Guideline, day: str, lang: str | None, full: bool) -
 def _evaluate_chunk(items: list[tuple[int, Any]]) -> list[tuple[str, dict[str, Any]]]:
     # Rows travel between processes by the chunk: per-row messages would cost
     # more than the evaluation itself.
-    return [_line(evaluate_row(_WORKER["guideline"], item, _WORKER["day"], _WORKER["lang"], _WORKER["full"]))
-            for item in items]
+    return [_line(evaluate_row(_WORKER["guideline"], item, _WORKER["day"], _WORKER["lang"], _WORKER["full"],
+                               as_text=True)) for item in items]
 
 
 def chunks_of(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -162,16 +162,27 @@ def chunks_of(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple
         yield chunk
 
 
+class _ResultText(str):
+    """A full result already written as JSON (Result.to_json): a line takes it as it is."""
+
+
 def _line(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The JSON line, and the part of the record the summary counts."""
     counted = {"error": True} if "error" in record else {
         "recommendations": record["recommendations"], "undetermined": record["undetermined"]}
+    written = record.get("result")
+    if type(written) is _ResultText:  # the last key: the line json.dumps would write, without parsing it back
+        head = json.dumps({k: v for k, v in record.items() if k != "result"}, ensure_ascii=False)
+        return f'{head[:-1]}, "result": {written}}}', counted
     return json.dumps(record, ensure_ascii=False), counted
 
 
 def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang: str | None,
-                 full: bool) -> dict[str, Any]:
-    """The output record of one input row (decisions, full result, or error)."""
+                 full: bool, *, as_text: bool = False) -> dict[str, Any]:
+    """The output record of one input row (decisions, full result, or error).
+
+    ``as_text``: a full result is kept as its JSON text (for :func:`_line`), not as dicts.
+    """
     number, facts = item
     if isinstance(facts, str) and not isinstance(facts, _ParseError):
         facts = _parse_json_line(facts)
@@ -187,7 +198,7 @@ def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang
     try:
         if full:
             result = guideline.evaluate(facts, on=day, lang=lang)
-            data = result.to_dict()
+            data: Any = _ResultText(result.to_json()) if as_text else result.to_dict()
             return {**head, "recommendations": result.recommendation_ids(),
                     "undetermined": [u.rule for u in result.undetermined], "result": data}
         decisions = guideline.decide(facts, on=day)
@@ -214,7 +225,8 @@ def run_batch(guideline: Guideline | str | Path, rows: Iterable[tuple[int, Any]]
     if not isinstance(guideline, Guideline):
         guideline = load(guideline)
     if jobs <= 1:
-        _drain((_line(evaluate_row(guideline, item, day, lang, full)) for item in rows), out, summary, progress)
+        _drain((_line(evaluate_row(guideline, item, day, lang, full, as_text=True)) for item in rows), out, summary,
+               progress)
         return summary
     with get_context("spawn").Pool(jobs, initializer=_init_worker,
                                    initargs=(guideline, day.isoformat(), lang, full)) as pool:
