@@ -301,7 +301,7 @@ class _Writer:
         self.rule_ids = tuple(_ENCODER.encode(rule.id) for rule in guideline.rules)
         self.facts = tuple((name, _ENCODER.encode(name)) for name in guideline.facts)
         self.quoted = dict(self.facts)
-        self.heads: dict[tuple[str, str, str, str], str] = {}
+        self.heads: dict[tuple[Any, ...], str] = {}
         self.recommendations: dict[str, tuple[str, str, str]] = {}
         self.undetermined: dict[str, tuple[str, str]] = {}
         self.rules: dict[tuple[Any, ...], str] = {}
@@ -310,14 +310,16 @@ class _Writer:
 
     def write(self, result: Result, texts: tuple[dict[str, str], str]) -> str:
         objects, values = texts
-        key = (result.result_version, result.guideline, result.version, result.lang)
+        key = (result.result_version, result.guideline, result.version, result.evaluated_on, result.lang)
         head = self.heads.get(key)
         if head is None:
-            head = self.heads[key] = (
-                f'{{"result_version": {_ENCODER.encode(result.result_version)}, "guideline": '
-                f'{_ENCODER.encode({"id": result.guideline, "version": result.version})}, "evaluated_on": ')
-        parts = [head, '"', result.evaluated_on.isoformat(), '", "lang": ', _ENCODER.encode(result.lang),
-                 ', "recommendations": [']
+            head = _ENCODER.encode({"result_version": result.result_version,
+                                    "guideline": {"id": result.guideline, "version": result.version},
+                                    "evaluated_on": result.evaluated_on.isoformat(), "lang": result.lang})
+            head = head[:-1] + ', "recommendations": ['
+            if len(self.heads) < self._KEPT:
+                self.heads[key] = head
+        parts = [head]
         for n, rec in enumerate(result.recommendations):
             if n:
                 parts.append(", ")
@@ -331,7 +333,7 @@ class _Writer:
                 pieces = self.undetermined[u.rule] = (whole[:cut], whole[cut:])
             needs = ", ".join([self.quoted.get(f) or _ENCODER.encode(f) for f in u.needs])
             parts += (", " if n else "", pieces[0], needs, pieces[1])
-        env = result.trace
+        env = result._explainer.env if result._explainer is not None else {}
         parts.append('], "missing_facts": [')
         parts.append(", ".join([quoted for name, quoted in self.facts if env.get(name) is None]))
         parts.append('], "values": ')

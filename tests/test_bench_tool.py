@@ -24,8 +24,10 @@ def test_small_run_prints_every_figure_and_no_mismatch() -> None:
     out = run.stdout
     assert "cross-check of the engine and the lean reference against the readable oracle: 0 mismatch(es)" in out
     assert "against Jinja's sandbox: 0 mismatch(es)" in out
+    assert "full JSON texts (to_json) against json.dumps(to_dict()): 0 mismatch(es)" in out
     for label in ("lean hand-written reference", "readable oracle", "interpreter, decisions only",
-                  "interpreter, full result (fr)", "full JSON with explanations", "targets (issue 19): decide "):
+                  "interpreter, full result (fr)", "full result as dicts (to_dict)", "to_dict + json.dumps",
+                  "full JSON with explanations", "targets (issue 19): decide ", "the full JSON text (to_json) against"):
         assert label in out
 
 

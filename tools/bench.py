@@ -20,7 +20,7 @@
    patients per second, load+compile time, peak memory, and the CLI's
    one-shot evaluate time next to the bare import time of its dependencies.
 4. With ``--grow``: the guideline's rules copied 1, 2, 4 and 8 times, and the
-   per-patient cost of decide, evaluate and the full JSON result for each,
+   per-patient cost of decide, evaluate and the full JSON text for each,
    next to the recommendations made per patient.
 
 Ratios are the figures to read: absolute times move with the machine's load.
@@ -198,6 +198,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{text_mismatches} mismatch(es)")
     mismatches += text_mismatches
     valid = [p for p in patients if is_valid(g, p, DAY)]
+    json_mismatches = 0
+    for facts in valid:
+        result = g.evaluate(facts, on=DAY, lang="fr")
+        if result.to_json() != json.dumps(result.to_dict(), ensure_ascii=False):
+            json_mismatches += 1
+            print(f"JSON MISMATCH patient: {json.dumps(facts, ensure_ascii=False)}")
+    print(f"cross-check of {len(valid)} full JSON texts (to_json) against json.dumps(to_dict()): "
+          f"{json_mismatches} mismatch(es)")
+    mismatches += json_mismatches
     n = len(valid)
 
     def run_lean(part: list[dict[str, Any]]) -> None:
@@ -216,12 +225,21 @@ def main(argv: list[str] | None = None) -> int:
         for facts in part:
             g.evaluate(facts, on=DAY, lang="fr")
 
-    def run_json(part: list[dict[str, Any]]) -> None:
+    def run_dicts(part: list[dict[str, Any]]) -> None:
         for facts in part:
             g.evaluate(facts, on=DAY, lang="fr").to_dict()
 
+    def run_dumps(part: list[dict[str, Any]]) -> None:  # the JSON text as batch --full wrote it before to_json
+        for facts in part:
+            json.dumps(g.evaluate(facts, on=DAY, lang="fr").to_dict(), ensure_ascii=False)
+
+    def run_json(part: list[dict[str, Any]]) -> None:
+        for facts in part:
+            g.evaluate(facts, on=DAY, lang="fr").to_json()
+
     (lean_best, lean_median), (ref_best, ref_median), (dec_best, dec_median), (full_best, full_median), \
-        (json_best, json_median) = timed([run_lean, run_reference, run_decide, run_full, run_json], valid, args.repeats)
+        (dicts_best, dicts_median), (dumps_best, dumps_median), (json_best, json_median) = timed(
+            [run_lean, run_reference, run_decide, run_full, run_dicts, run_dumps, run_json], valid, args.repeats)
     # Memory is traced in a separate pass: tracing slows everything it watches.
     tracemalloc.start()
     run_full(valid)
@@ -237,10 +255,14 @@ def main(argv: list[str] | None = None) -> int:
                                 ("readable oracle", ref_best, ref_median),
                                 ("interpreter, decisions only", dec_best, dec_median),
                                 ("interpreter, full result (fr)", full_best, full_median),
+                                ("full result as dicts (to_dict)", dicts_best, dicts_median),
+                                ("to_dict + json.dumps", dumps_best, dumps_median),
                                 ("full JSON with explanations", json_best, json_median)):
         print(f"{label:34} {us(best):9.1f} {us(median):10.1f} {n / best:11.0f} {best / lean_best:7.2f}")
     print(f"targets (issue 19): decide {dec_best / lean_best:.2f}x lean (<= 1.5), evaluate {full_best / lean_best:.2f}x lean "
           f"(<= 3), full JSON {json_best / dec_best:.2f}x decide (<= 5)")
+    print(f"the full JSON text (to_json) against to_dict + json.dumps: {dumps_best / json_best:.2f}x faster; "
+          f"to_dict alone {dicts_best / dec_best:.2f}x decide")
     print(f"peak traced memory while evaluating the cohort: {peak / 1024:.0f} KiB; "
           f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if not args.no_cli:
@@ -302,7 +324,7 @@ def grow(patients: list[dict[str, Any]], repeats: int) -> None:
 
         def run_json(part: list[dict[str, Any]], g: engine.Guideline = g) -> None:
             for facts in part:
-                g.evaluate(facts, on=DAY, lang="fr").to_dict()
+                g.evaluate(facts, on=DAY, lang="fr").to_json()
 
         (dec, _), (full, _), (js, _) = timed([run_decide, run_full, run_json], patients, repeats)
         per = 1e6 / len(patients)
