@@ -7,12 +7,14 @@ there the calls dominate. Here the same explanations are assembled, once per
 guideline and language, into a single function of the patient's values:
 each display is an inline expression (a finite domain's words are constants),
 each how is an f-string of constants and the inputs' displays, and the whole
-``values`` object is one dict literal.
+``values`` object is one dict literal -- or, for ``Result.to_json``, one
+f-string of every value's object already written as JSON text.
 
 Safety is that of :mod:`engine.accel.codegen`: the function is built from AST
 nodes only; author text (labels, formulas, row descriptions) appears only as
-string constants, names only as ``d_``/``v_``-prefixed locals and dict keys.
-``tests/test_explain.py`` checks that both paths give equal explanations.
+string constants, names only as ``d_``/``v_``/``j_``-prefixed locals and dict keys.
+``tests/test_explain.py`` checks that both paths give equal explanations,
+``tests/test_json_text.py`` that the text is what ``json.dumps`` writes.
 """
 
 from __future__ import annotations
