@@ -122,7 +122,7 @@ class Prepared:
                                         *(e.name for e in self.entries if e.origin == "table"))
         self.heads: dict[str, Callable[[Any], str]] = {t.name: self._head(t) for t in g.tables.values()}
         self._generated: Callable[..., dict[str, dict[str, Any]]] | None = None
-        self._generated_text: Callable[..., tuple[dict[str, str], str]] | None = None
+        self._generated_text: Callable[..., tuple[dict[str, str], list[str]]] | None = None
         self._uses = 0
         self._lock = threading.Lock()
 
@@ -263,7 +263,7 @@ class Prepared:
                                                   self.heads)
         return self._generated
 
-    def generated_text(self) -> Callable[..., tuple[dict[str, str], str]]:
+    def generated_text(self) -> Callable[..., tuple[dict[str, str], list[str]]]:
         """The generated function writing every value's JSON as text (built on first use)."""
         if self._generated_text is None:
             with self._lock:
@@ -408,15 +408,15 @@ class Explainer:
                 value["how"] = source
         return out
 
-    def json_texts(self) -> tuple[dict[str, str], str] | None:
-        """Every value's JSON object as text, and the whole "values" object (as :meth:`json_values` gives them,
-        written by ``json.dumps(..., ensure_ascii=False)``); None when the values have sources to show (the
-        caller writes :meth:`json_values` then).
+    def json_texts(self) -> tuple[dict[str, str], list[str]] | None:
+        """Every value's JSON object as text, and the whole "values" object as pieces to join (as
+        :meth:`json_values` gives them, written by ``json.dumps(..., ensure_ascii=False)``); None when the
+        values have sources to show (the caller writes :meth:`json_values` then).
         """
         if self.sources:
             return None
         facts = self._facts if self._given is None and type(self._facts) is dict else None
-        texts: tuple[dict[str, str], str] = self.prepared.generated_text()(self.env, self.rows, facts,
+        texts: tuple[dict[str, str], list[str]] = self.prepared.generated_text()(self.env, self.rows, facts,
                                                                            self.with_given_unit)
         return texts
 

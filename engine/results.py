@@ -308,7 +308,7 @@ class _Writer:
         self.tables: dict[tuple[Any, ...], str] = {}
         self.doses: dict[str, tuple[Mapping[str, Any], str]] = {}
 
-    def write(self, result: Result, texts: tuple[dict[str, str], str]) -> str:
+    def write(self, result: Result, texts: tuple[dict[str, str], list[str]]) -> str:
         objects, values = texts
         key = (result.result_version, result.guideline, result.version, result.evaluated_on, result.lang)
         head = self.heads.get(key)
@@ -337,7 +337,7 @@ class _Writer:
         parts.append('], "missing_facts": [')
         parts.append(", ".join([quoted for name, quoted in self.facts if env.get(name) is None]))
         parts.append('], "values": ')
-        parts.append(values)
+        parts += values
         parts.append(', "rules": ')
         parts.append(self._rules(result._outcomes))
         parts.append(', "tables": ')
@@ -361,8 +361,11 @@ class _Writer:
             pieces = self.recommendations[rec.id] = (whole[:text_at], whole[text_at + 2:dose_at],
                                                      whole[dose_at + 4:-3])
         parts += (pieces[0], encode_string(rec.text), pieces[1], self._dose(rec), pieces[2])
-        parts.append(", ".join([objects[n] if n in objects else _ENCODER.encode(_value_json(n, explainer.explain(n)))
-                                for n in names]))
+        separator = ""
+        for name in names:  # each object added as it is: the result's one join copies it once
+            found = objects.get(name)
+            parts += (separator, found if found is not None else _ENCODER.encode(_value_json(name, explainer.explain(name))))
+            separator = ", "
         parts.append("]}}")
 
     def _dose(self, rec: Recommendation) -> str:

@@ -86,7 +86,7 @@ def _texts_and_reference(guideline: engine.Guideline, env: dict[str, Any]) -> tu
     assert texts is not None
     objects, whole = texts
     reference = explainer.json_values(generated=False)
-    assert whole == json.dumps(reference, ensure_ascii=False)
+    assert "".join(whole) == json.dumps(reference, ensure_ascii=False)
     return objects, reference
 
 
