@@ -440,10 +440,13 @@ def test_every_path_agrees_with_the_model(data: Any) -> None:
 def _explanations_agree(guideline: engine.Guideline, facts: dict[str, Any], context: str) -> None:
     """The generated explanations equal the value-by-value ones; remembered needs equal full walks."""
     for lang in guideline.languages:
-        explainer = guideline.evaluate(facts, on=DAY, lang=lang)._explainer
+        result = guideline.evaluate(facts, on=DAY, lang=lang)
+        explainer = result._explainer
         assert explainer is not None
         plain = explainer.json_values(generated=False)
         assert explainer.json_values(generated=True) == plain, f"{lang}: {context}"
+        # the JSON text written directly (Result.to_json) is the one json.dumps writes of the dicts
+        assert result.to_json() == json.dumps(result.to_dict(), ensure_ascii=False), f"{lang}: {context}"
         remembered = NeedsTracer(guideline.compiled, explainer.env)
         walked = NeedsTracer(guideline.compiled, explainer.env, remember=False)
         for rule in guideline.compiled.rules:
