@@ -152,3 +152,28 @@ def test_workers_get_the_compiled_guideline_not_the_file(tmp_path) -> None:
     out = io.StringIO()
     summary = run_batch(g, enumerate([baseline_facts()] * 30, start=1), out, day=dt.date(2026, 11, 27), jobs=2)
     assert summary.to_dict()["errors"] == 0 and len(out.getvalue().splitlines()) == 30
+
+
+def test_full_results_with_jobs_are_the_results_json_writes(cli, shipped, tmp_path) -> None:
+    """--full lines, in one process or two, carry each patient's result as json.dumps writes to_dict()."""
+    source = tmp_path / "in.jsonl"
+    rows = [{"patient_id": f"p{i}", "bone_metastases": True, "skeletal_event": i % 3 != 0,
+             "current_agent": ("none", "zoledronic_acid")[i % 2], "measured_clearance": f"{20 + i % 60} mL/min",
+             "vitamin_d_25oh": f"{10 + i % 50} ng/mL"} for i in range(300)]
+    write_jsonl(source, rows + [{"age": 12}])
+    outputs = []
+    for jobs in ("1", "2"):
+        target = tmp_path / f"full{jobs}.jsonl"
+        code, _, _ = cli("batch", str(SHIPPED), "--facts", str(source), "--out", str(target),
+                         "--date", "2026-11-27", "--jobs", jobs, "--full", "--lang", "fr")
+        assert code == 1  # the last row is refused
+        outputs.append(target.read_text())
+    assert outputs[0] == outputs[1]
+    lines = outputs[0].splitlines()
+    assert len(lines) == 301 and json.loads(lines[-1])["error"]
+    for number, (row, line) in enumerate(zip(rows, lines, strict=False), start=1):
+        facts = {k: v for k, v in row.items() if k != "patient_id"}
+        result = shipped.evaluate(facts, on=dt.date(2026, 11, 27), lang="fr")
+        expected = {"row": number, "patient_id": row["patient_id"], "recommendations": result.recommendation_ids(),
+                    "undetermined": [u.rule for u in result.undetermined], "result": result.to_dict()}
+        assert line == json.dumps(expected, ensure_ascii=False)
