@@ -27,7 +27,8 @@ def test_small_run_prints_every_figure_and_no_mismatch() -> None:
     assert "full JSON texts (to_json) against json.dumps(to_dict()): 0 mismatch(es)" in out
     for label in ("lean hand-written reference", "readable oracle", "interpreter, decisions only",
                   "interpreter, full result (fr)", "full result as dicts (to_dict)", "to_dict + json.dumps",
-                  "full JSON with explanations", "targets (issue 19): decide ", "the full JSON text (to_json) against"):
+                  "full JSON with explanations", "targets (issue 19): decide ", "the full JSON text (to_json) against",
+                  "every result kept"):
         assert label in out
 
 
