@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
@@ -281,14 +282,22 @@ class Prepared:
 
 
 class _Displays(dict):  # type: ignore[type-arg]
-    """name -> display, each worked out on first read."""
+    """name -> display, each worked out on first read.
+
+    It reaches its explainer through a weak reference: a strong one would make
+    a cycle (the explainer keeps its displays), and every result whose values
+    were displayed would wait for a full garbage collection to be freed.
+    """
 
     def __init__(self, explainer: Explainer) -> None:
         super().__init__()
-        self._explainer = explainer
+        self._explainer = weakref.ref(explainer)
 
     def __missing__(self, name: str) -> str:
-        shown = self._explainer._display(name)
+        explainer = self._explainer()
+        if explainer is None:  # read after its explainer was dropped: nothing to work it out from
+            raise KeyError(name)
+        shown = explainer._display(name)
         self[name] = shown
         return shown
 
@@ -308,6 +317,15 @@ class Explainer:
         self._on = on
         self.sources = sources or {}
         self._explained: dict[str, Explained] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What is worked out on first use is worked out again after unpickling: the displays reach the
+        # explainer by a weak reference, the prepared words hold closures, and the needs tracer's
+        # memory is keyed by this process's object ids.
+        state = dict(self.__dict__)
+        for cached in ("displays", "prepared", "_tracer"):
+            state.pop(cached, None)
+        return state
 
     @cached_property
     def prepared(self) -> Prepared:

@@ -134,3 +134,38 @@ def test_batch_lines_of_full_results_are_the_records_json_writes(shipped: engine
         plain = _line(evaluate_row(shipped, (number, {**facts, "patient_id": f"p{number}"}), DAY, "fr", True))
         assert fast == plain
         assert json.loads(fast[0])["patient_id"] == f"p{number}"
+
+
+def test_results_hold_no_reference_cycles_so_dropping_one_frees_it(shipped: engine.Guideline) -> None:
+    """A result is freed by reference counting alone, whatever was read from it (the README's advice on
+    gc.freeze() relies on it): no cyclic garbage is left for the collector."""
+    import gc
+
+    patients = [p for p in cohort(shipped, 120, 29) if valid(shipped, p, DAY)]
+    for facts in patients[:20]:  # first uses: prepared words, generated functions, kept parts
+        warm = shipped.evaluate(facts, on=DAY, lang="fr")
+        warm.to_json(), warm.values, engine.render(warm, "markdown", explain=True)
+    gc.collect()
+    gc.disable()
+    try:
+        for facts in patients:
+            result = shipped.evaluate(facts, on=DAY, lang="fr")
+            result.to_json(), result.to_dict(), result.values, result.borderline, result.undetermined
+            [r.why for r in result.recommendations], engine.render(result, "markdown", explain=True)
+            del result
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_result_pickles_after_its_values_were_read(shipped: engine.Guideline) -> None:
+    import pickle
+
+    facts = {"bone_metastases": True, "current_agent": "none", "vitamin_d_25oh": {"value": 50, "unit": "nmol/L"}}
+    result = shipped.evaluate(facts, on=DAY, lang="fr")
+    assert result.values["vitamin_d_25oh"].display == "50 nmol/L (= 20 ng/mL)"  # displays, prepared words, needs
+    assert result.undetermined  # needs worked out: the tracer is cached on the explainer
+    again = pickle.loads(pickle.dumps(result))  # the closures and id-keyed memories are left behind, made again
+    assert again.to_json() == result.to_json()
+    assert again.values["vitamin_d_25oh"] == result.values["vitamin_d_25oh"]
+    assert [u.needs for u in again.undetermined] == [u.needs for u in result.undetermined]
