@@ -169,3 +169,24 @@ def test_a_result_does_not_read_the_callers_facts_later_and_is_read_only(shipped
     for mapping in (result.tables, result.rules, result.trace):
         with pytest.raises(TypeError):
             mapping["anything"] = 1  # type: ignore[index]
+
+
+def test_results_filled_directly_equal_results_built_by_their_constructors(shipped) -> None:
+    """make_recommendation, make_result and Result.undetermined fill frozen dataclasses without their
+    __init__ (a measurable share of an evaluation): what they make equals what the constructors make."""
+    from engine.results import Recommendation, Result, Undetermined
+
+    facts = {**baseline_facts(), "vitamin_d_25oh": None, "serum_creatinine": {"value": 1.9, "unit": "mg/dL"}}
+    made = shipped.evaluate(facts, on=DAY, lang="en")
+    assert made.recommendations and made.undetermined
+    recommendations = tuple(
+        Recommendation(r.id, r.rule, r.kind, r.text, r.strength, r.dose, r.schedule, r.source, r.evidence, r.notes,
+                       r._why) for r in made.recommendations)
+    assert recommendations == made.recommendations
+    assert [r.to_dict() for r in recommendations] == [r.to_dict() for r in made.recommendations]
+    built = Result(made.guideline, made.version, made.evaluated_on, made.lang, recommendations, made.tables,
+                   made.borderline, made.result_version, made._guideline, made._explainer, made._outcomes)
+    assert built == made
+    assert built.to_dict() == made.to_dict() and built.to_json() == made.to_json()
+    assert tuple(Undetermined(u.rule, u.title, u.condition, u.needs, u.recommendations)
+                 for u in made.undetermined) == made.undetermined
