@@ -17,8 +17,10 @@
 3. Times them in this process (chunks of 1 000 patients, each run several
    times by every function in turn; best and median summed over the chunks)
    and prints microseconds per patient, the ratio to the lean reference,
-   patients per second, load+compile time, peak memory, and the CLI's
-   one-shot evaluate time next to the bare import time of its dependencies.
+   patients per second, load+compile time, peak memory, the cost of keeping
+   every result alive (the garbage collector walks them; with and without
+   ``gc.freeze()``), and the CLI's one-shot evaluate time next to the bare
+   import time of its dependencies.
 4. With ``--grow``: the guideline's rules copied 1, 2, 4 and 8 times, and the
    per-patient cost of decide, evaluate and the full JSON text for each,
    next to the recommendations made per patient.
