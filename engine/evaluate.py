@@ -293,13 +293,13 @@ _FACT_NAMES = IdentityCache()  # the names a probe gives the plan: every fact an
 
 def _probe_specs(guideline: CompiledGuideline) -> list[tuple[str, float, tuple[float, ...], list[float]]]:
     """(name, tolerance, thresholds, thresholds sorted) of each value with a tolerance (prepared once)."""
-    cached = _PROBES.get(guideline)
-    if cached is None:
-        cached = [(name, tolerance, thresholds, sorted(thresholds))
-                  for name, thresholds in guideline.thresholds.items()
-                  if (tolerance := guideline.tolerance_of(name)) is not None]
-        _PROBES.put(guideline, cached)
-    return cached  # type: ignore[return-value]
+    return _PROBES.get_or_make(guideline, "", _probe_specs_made, guideline)
+
+
+def _probe_specs_made(guideline: CompiledGuideline) -> list[tuple[str, float, tuple[float, ...], list[float]]]:
+    return [(name, tolerance, thresholds, sorted(thresholds))
+            for name, thresholds in guideline.thresholds.items()
+            if (tolerance := guideline.tolerance_of(name)) is not None]
 
 
 def _across(value: float, threshold: float, tolerance: float) -> tuple[float, ...]:
@@ -312,14 +312,15 @@ def _across(value: float, threshold: float, tolerance: float) -> tuple[float, ..
     return (threshold - step, threshold + step)
 
 
+def _names_probed(guideline: CompiledGuideline) -> tuple[str, ...]:
+    return (*guideline.facts, "today")
+
+
 def _changes(guideline: CompiledGuideline, env: Mapping[str, Any], rows: Mapping[str, Any], outcomes: tuple[Any, ...],
              name: str, other: float, plan: Any = None) -> tuple[tuple[str, str, Any, Any], ...]:
     """Table rows, their outputs and rule outcomes that differ when ``name`` is ``other``."""
-    names = _FACT_NAMES.get(guideline)
-    if names is None:
-        names = (*guideline.facts, "today")
-        _FACT_NAMES.put(guideline, names)
-    probe: dict[str, Any] = dict(zip(names, map(env.get, names), strict=True))  # type: ignore[call-overload]
+    names: tuple[str, ...] = _FACT_NAMES.get_or_make(guideline, "", _names_probed, guideline)
+    probe: dict[str, Any] = dict(zip(names, map(env.get, names), strict=True))
     if name in probe:
         probe[name] = other
     there: tuple[Any, ...] | None = None
@@ -399,10 +400,10 @@ _ALWAYS_TRUE = repeat(True)  # endless and stateless: safe to share between call
 
 def _makers(guideline: CompiledGuideline, lang: str) -> tuple[tuple[str, tuple[str, ...], tuple[_Maker, ...]], ...]:
     """For each rule: its condition as written, the names it reads, and its recommendations' makers (cached)."""
-    cached = _MAKERS.get(guideline, lang)
-    if cached is None:
-        primary = guideline.languages[0]
-        cached = tuple((rule.when.text.strip(), rule.when.ordered,
-                        tuple(_Maker(rule, rec, lang, primary) for rec in rule.then)) for rule in guideline.rules)
-        _MAKERS.put(guideline, cached, lang)
-    return cached  # type: ignore[return-value]
+    return _MAKERS.get_or_make(guideline, lang, _makers_made, guideline, lang)
+
+
+def _makers_made(guideline: CompiledGuideline, lang: str) -> tuple[tuple[str, tuple[str, ...], tuple[_Maker, ...]], ...]:
+    primary = guideline.languages[0]
+    return tuple((rule.when.text.strip(), rule.when.ordered,
+                  tuple(_Maker(rule, rec, lang, primary) for rec in rule.then)) for rule in guideline.rules)

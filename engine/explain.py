@@ -54,11 +54,7 @@ _GENERATE_AFTER = 2
 
 def prepared(guideline: CompiledGuideline, lang: str) -> Prepared:
     """The patient-independent part of every explanation of ``guideline`` in ``lang`` (built once)."""
-    cached = _PREPARED.get(guideline, lang)
-    if cached is None:
-        cached = Prepared(guideline, lang)
-        _PREPARED.put(guideline, cached, lang)
-    return cached  # type: ignore[return-value]
+    return _PREPARED.get_or_make(guideline, lang, Prepared, guideline, lang)
 
 
 # A string as JSON, as json.dumps(..., ensure_ascii=False) writes it (the C encoder json uses itself).

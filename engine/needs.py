@@ -67,11 +67,7 @@ _SHAPES = IdentityCache()
 
 
 def _shapes(guideline: CompiledGuideline) -> _Shapes:
-    found = _SHAPES.get(guideline)
-    if found is None:
-        found = _Shapes(guideline)
-        _SHAPES.put(guideline, found)
-    return found  # type: ignore[return-value]
+    return _SHAPES.get_or_make(guideline, "", _Shapes, guideline)
 
 
 class NeedsTracer:

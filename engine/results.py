@@ -400,24 +400,20 @@ _UNDECIDED = IdentityCache()
 def _undecided_parts(guideline: CompiledGuideline, explainer: Explainer
                      ) -> tuple[tuple[Any, str, str, tuple[str, ...]], ...]:
     """Per rule, what an undetermined rule says that does not depend on the patient (kept per language)."""
-    found = _UNDECIDED.get(guideline, explainer.lang)
-    if found is None:
-        titles = explainer.prepared.rule_titles
-        found = tuple((rule, titles[rule.id], rule.when.text.strip(), tuple(r.id for r in rule.then))
-                      for rule in guideline.rules)
-        _UNDECIDED.put(guideline, found, explainer.lang)
-    return found  # type: ignore[return-value]
+    return _UNDECIDED.get_or_make(guideline, explainer.lang, _undecided_made, guideline, explainer.prepared.rule_titles)
+
+
+def _undecided_made(guideline: CompiledGuideline, titles: Mapping[str, str]
+                    ) -> tuple[tuple[Any, str, str, tuple[str, ...]], ...]:
+    return tuple((rule, titles[rule.id], rule.when.text.strip(), tuple(r.id for r in rule.then))
+                 for rule in guideline.rules)
 
 
 _WRITERS = IdentityCache()
 
 
 def _writer(guideline: CompiledGuideline, lang: str) -> _Writer:
-    found = _WRITERS.get(guideline, lang)
-    if found is None:
-        found = _Writer(guideline)
-        _WRITERS.put(guideline, found, lang)
-    return found  # type: ignore[return-value]
+    return _WRITERS.get_or_make(guideline, lang, _Writer, guideline)
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None)})

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, TypeVar
 
 __all__ = ["NOISE_DIGITS", "IdentityCache", "Unit", "UnitSystem", "denoise", "normalise_unit", "parse_quantity_text",
            "round_half_up", "settle"]
@@ -129,6 +131,9 @@ def parse_quantity_text(text: str) -> tuple[float, str] | None:
     return float(match.group(1).replace(",", ".")), match.group(2)
 
 
+T = TypeVar("T")
+
+
 class IdentityCache:
     """Values derived from a (frozen, unhashable) object, kept as long as the object lives.
 
@@ -150,3 +155,15 @@ class IdentityCache:
         if key not in self._values:
             weakref.finalize(obj, self._values.pop, key, None)
         self._values[key] = value
+
+    def get_or_make(self, obj: object, part: str, make: Callable[..., T], *args: Any) -> T:
+        """The cached value for ``obj`` and ``part``, made by ``make(*args)`` and kept on first use.
+
+        The arguments are passed, not closed over: the callers are on hot paths,
+        and a closure per call would be made only to be thrown away.
+        """
+        found = self._values.get((id(obj), part))
+        if found is None:
+            found = make(*args)
+            self.put(obj, found, part)
+        return found  # type: ignore[return-value]

@@ -186,11 +186,7 @@ _GRIDS = IdentityCache()  # per compiled guideline and table: four checks read t
 def _all_grids(ctx: Context) -> Iterator[tuple[TableSpec, _Grid | int]]:
     """Each table with its grid, or its count of combinations when too large (computed once per guideline)."""
     for table in ctx.guideline.tables.values():
-        grid = _GRIDS.get(ctx.guideline, table.name)
-        if grid is None:
-            grid = _grid(ctx, table)
-            _GRIDS.put(ctx.guideline, grid, table.name)
-        yield table, grid  # type: ignore[misc]
+        yield table, _GRIDS.get_or_make(ctx.guideline, table.name, _grid, ctx, table)
 
 
 def _grids(ctx: Context) -> Iterator[tuple[TableSpec, _Grid]]:
