@@ -258,13 +258,13 @@ class Result:
         writes results this way.
         """
         explainer, g = self._explainer, self._guideline
-        if explainer is None or g is None:
-            return _ENCODER.encode(self.to_dict())
-        try:
-            texts = explainer.json_texts()
-        except Exception:  # noqa: BLE001 - anything unexpected: the dicts, written by json, say the same
-            texts = None
-        if texts is None:
+        texts = None
+        if explainer is not None and g is not None:
+            try:
+                texts = explainer.json_texts()
+            except Exception:  # noqa: BLE001 - anything unexpected: the dicts, written by json, say the same
+                texts = None
+        if g is None or texts is None:
             return _ENCODER.encode(self.to_dict())
         return _writer(g, self.lang).write(self, texts)
 
@@ -300,8 +300,7 @@ class _Writer:
     def __init__(self, guideline: CompiledGuideline) -> None:
         self.rule_entries = tuple({o: f'{_ENCODER.encode(rule.id)}: "{word}"' for o, word in _OUTCOME_NAMES.items()}
                                   for rule in guideline.rules)
-        self.facts = tuple((name, _ENCODER.encode(name)) for name in guideline.facts)
-        self.quoted = dict(self.facts)
+        self.quoted = {name: _ENCODER.encode(name) for name in guideline.facts}
         self.heads: dict[tuple[Any, ...], str] = {}
         self.recommendations: dict[str, tuple[str, str, str]] = {}
         self.undetermined: dict[str, tuple[str, str]] = {}
@@ -333,9 +332,8 @@ class _Writer:
                 pieces = self.undetermined[u.rule] = (whole[:cut], whole[cut:])
             needs = ", ".join([self.quoted.get(f) or _ENCODER.encode(f) for f in u.needs])
             parts += (", " if n else "", pieces[0], needs, pieces[1])
-        env = result._explainer.env if result._explainer is not None else {}
         parts.append('], "missing_facts": [')
-        parts.append(", ".join([quoted for name, quoted in self.facts if env.get(name) is None]))
+        parts.append(", ".join([self.quoted[name] for name in result.missing_facts]))
         parts.append('], "values": ')
         parts += values
         parts.append(', "rules": ')
