@@ -28,14 +28,13 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import cached_property
 from typing import Any
 
 from engine.accel.explaincode import ExplainEntry, build_explainer
 from engine.facts import Given, given_as
 from engine.language.scores import Score
 from engine.language.units import IdentityCache
-from engine.model import CompiledGuideline, DerivedSpec, FactSpec, RuleSpec, TableSpec
+from engine.model import CompiledGuideline, DerivedSpec, FactSpec, RuleSpec, TableSpec, computed_once
 from engine.needs import NeedsTracer
 from engine.texts.formatting import format_date, format_number, localized
 from engine.texts.words import EXPLAIN, words
@@ -323,7 +322,7 @@ class Explainer:
             state.pop(cached, None)
         return state
 
-    @cached_property
+    @computed_once
     def prepared(self) -> Prepared:
         """What every explanation of this guideline in this language shares."""
         return prepared(self.g, self.lang)
@@ -355,7 +354,7 @@ class Explainer:
             return f"{self.prepared.display(given.original, given.unit)} (= {shown})"
         return shown
 
-    @cached_property
+    @computed_once
     def displays(self) -> dict[str, str]:
         """Every value's display, by name (each worked out when first read)."""
         return _Displays(self)
@@ -443,6 +442,6 @@ class Explainer:
         found = self._tracer.missing(rule.when.tree)
         return tuple(sorted(found or (f for f in rule.facts if self.env.get(f) is None)))
 
-    @cached_property
+    @computed_once
     def _tracer(self) -> NeedsTracer:
         return NeedsTracer(self.g, self.env)

@@ -9,9 +9,9 @@ guideline can be shared between threads and pickled to worker processes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from engine.errors import Diagnostic
 from engine.language.expressions import CompiledExpression
@@ -21,7 +21,7 @@ from engine.texts.templates import CompiledTemplate
 
 __all__ = [
     "Cell", "CompiledGuideline", "DerivedSpec", "FactSpec", "FrozenDict", "RecommendationSpec", "RuleSpec",
-    "TableInput", "TableRow", "TableSpec", "Where", "freeze",
+    "TableInput", "TableRow", "TableSpec", "Where", "computed_once", "freeze",
 ]
 
 
@@ -217,3 +217,38 @@ def freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
     return value
+
+
+_T = TypeVar("_T")
+
+
+class computed_once(Generic[_T]):  # lower case: used as a decorator, like functools.cached_property
+    """A value of an immutable object, computed on first read and then kept in the instance.
+
+    ``functools.cached_property`` without its lock: on Python 3.11 that lock is
+    one for all the instances of a class, so threads reading results (a
+    service's workers) wait for each other, and taking it costs a third of a
+    microsecond on each first read, which a full JSON result pays several
+    times. What is computed here is a pure function of the instance: two
+    threads computing it at once compute the same value, and either is kept.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> computed_once[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.compute(instance)
+        instance.__dict__[self.name] = value  # found before this descriptor next time (it defines no __set__)
+        return value

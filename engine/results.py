@@ -12,13 +12,12 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.explain import Explained, Explainer, encode_string, json_value
 from engine.language.units import IdentityCache
-from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, TableSpec
+from engine.model import CompiledGuideline, DerivedSpec, FrozenDict, TableSpec, computed_once
 from engine.texts.formatting import format_number
 
 __all__ = ["RESULT_VERSION", "Borderline", "Explainer", "Probe", "Recommendation", "Result", "Undetermined", "Value", "Why",
@@ -78,7 +77,7 @@ class Recommendation:
     notes: tuple[str, ...]
     _why: tuple[str, tuple[str, ...], Explainer] = field(repr=False, compare=False)
 
-    @cached_property
+    @computed_once
     def why(self) -> Why:
         """The condition that fired and the values it read, each with how it was obtained."""
         condition, names, explainer = self._why
@@ -195,14 +194,14 @@ class Result:
         """Every fact, derived value and table output by name, as evaluated (None when unknown)."""
         return MappingProxyType(self._explainer.env) if self._explainer is not None else MappingProxyType({})
 
-    @cached_property
+    @computed_once
     def rules(self) -> Mapping[str, str]:
         """Rule id -> "fired", "not-fired" or "undetermined"."""
         rules = self._guideline.rules if self._guideline is not None else ()
         return FrozenDict(zip((rule.id for rule in rules), map(_OUTCOME_NAMES.__getitem__, self._outcomes),
                               strict=True))
 
-    @cached_property
+    @computed_once
     def undetermined(self) -> tuple[Undetermined, ...]:
         """Rules that could not be decided, each with the missing facts that would decide it."""
         if self._guideline is None or self._explainer is None:
@@ -221,14 +220,14 @@ class Result:
                 made.append(undetermined)
         return tuple(made)
 
-    @cached_property
+    @computed_once
     def missing_facts(self) -> tuple[str, ...]:
         """Declared facts that were not given (unknown)."""
         if self._guideline is None or self._explainer is None:
             return ()
         return tuple(name for name in self._guideline.facts if self._explainer.env.get(name) is None)
 
-    @cached_property
+    @computed_once
     def values(self) -> Mapping[str, Value]:
         """Every fact, derived value and table output, displayed and explained (built on first use)."""
         if self._explainer is None or self._guideline is None:

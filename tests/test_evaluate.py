@@ -106,6 +106,40 @@ def test_threads_share_one_guideline(shipped) -> None:
     assert parallel == sequential
 
 
+def test_results_computed_once_do_not_wait_for_each_other() -> None:
+    # functools.cached_property on Python 3.11 holds one lock for every instance of a class: a result's
+    # undetermined rules being worked out in one thread would hold up every other result's. Here the
+    # first instance's computation waits for the second's, in another thread: with a shared lock it
+    # would wait forever (the timeout says so), with computed_once both finish.
+    import threading
+
+    from engine.model import computed_once
+
+    second_started = threading.Event()
+    calls: list[str] = []
+
+    class Lazy:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        @computed_once
+        def value(self) -> str:
+            calls.append(self.name)
+            if self.name == "first":
+                assert second_started.wait(timeout=5), "the second instance's value waited for the first's"
+            else:
+                second_started.set()
+            return self.name.upper()
+
+    first, second = Lazy("first"), Lazy("second")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        waiting = pool.submit(lambda: first.value)
+        assert pool.submit(lambda: second.value).result(timeout=10) == "SECOND"
+        assert waiting.result(timeout=10) == "FIRST"
+    assert (first.value, second.value, calls) == ("FIRST", "SECOND", ["first", "second"])  # kept: computed once each
+    assert isinstance(Lazy.__dict__["value"], computed_once)
+
+
 def test_evaluate_many_is_lazy_and_guideline_pickles(shipped) -> None:
     stream = shipped.evaluate_many(iter([baseline_facts(), {"bone_metastases": False}]), on=DAY)
     assert next(stream).recommendation_ids()[0] == "vitamin-d-status"
