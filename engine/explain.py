@@ -73,6 +73,11 @@ def json_text(value: Any) -> str:
         return _float_text(value)
     if value is None or kind is bool:
         return _WORDS[value]
+    if kind is tuple or kind is list:  # a list of words (comedications, a collect table's rows): no json.dumps call
+        try:
+            return "[" + ", ".join(map(encode_string, value)) + "]"
+        except TypeError:  # an item that is not a string: json_value says how each is written
+            pass
     return json.dumps(json_value(value), ensure_ascii=False)
 
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import dis
 import json
+from datetime import date
 from typing import Any
 
 import pytest
 
 import engine
 from engine.authoring.cases import GuidelineCache, find_case_files, load_cases
-from engine.explain import Explainer, prepared
+from engine.explain import Explainer, json_text, json_value, prepared
 from engine.frontends.batch import evaluate_row
+from engine.language.scores import Score
 from engine.results import Result
 from tests.oracle.cohort import cohort, valid
 
@@ -102,6 +104,15 @@ def test_values_kept_by_their_inputs_are_not_confused_with_equal_values_of_anoth
         assert json.loads(objects["not_started"]) == reference["not_started"]
         assert json.loads(objects["not_started"])["value"] == odd and type(
             json.loads(objects["not_started"])["value"]) is type(odd)
+
+
+@pytest.mark.parametrize("value", [
+    (), [], ("head_neck_radiotherapy",), ["a \"quoted\" word", "é\n→"], ("mixed", 3, None), [1, 2.5, True],
+    (("nested",), "x"), [date(2026, 11, 27)], ("x", date(2026, 1, 2)), Score(2, 5, 3), date(2026, 2, 3),
+    float("nan"), float("-inf"), -0.0, 10**20, "", "tab\there", True, None])
+def test_every_kind_of_value_is_written_as_json_writes_its_json_value(value: Any) -> None:
+    # lists of words take a path of their own (no json.dumps call); anything else in a list falls back to it
+    assert json_text(value) == json.dumps(json_value(value), ensure_ascii=False)
 
 
 def test_objects_kept_by_their_inputs_are_bounded(shipped: engine.Guideline) -> None:
