@@ -18,7 +18,8 @@ def _bench():
 
 
 def test_small_run_prints_every_figure_and_no_mismatch() -> None:
-    run = subprocess.run(check=False, args=[sys.executable, str(TOOL), "--n", "300", "--repeats", "1", "--no-cli"],
+    run = subprocess.run(check=False, args=[sys.executable, str(TOOL), "--n", "300", "--repeats", "1", "--no-cli",
+                                                    "--json-parts"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
@@ -30,6 +31,14 @@ def test_small_run_prints_every_figure_and_no_mismatch() -> None:
                   "full JSON with explanations", "targets (issue 19): decide ", "the full JSON text (to_json) against",
                   "every result kept"):
         assert label in out
+    # --json-parts: one row per stage, each with its time, what it adds and its multiple of decide
+    stages = out.split("the full JSON text, stage by stage (300 patients", 1)[1].splitlines()
+    rows = {line[:40].strip(): line[40:].split() for line in stages[2:8]}
+    assert list(rows) == ["decisions only (decide)", "evaluate (fr)", "+ every value's JSON object",
+                          "+ undetermined rules and their needs", "+ borderline cautions",
+                          "+ the rest of the text: to_json"]
+    assert rows["decisions only (decide)"][-1] == "1.00" and all(len(r) == 3 for r in list(rows.values())[2:])
+    assert "characters on average" in stages[8]
 
 
 def test_cross_checks_report_a_wrong_decision_and_a_wrong_text(monkeypatch, capsys) -> None:

@@ -24,6 +24,10 @@
 4. With ``--grow``: the guideline's rules copied 1, 2, 4 and 8 times, and the
    per-patient cost of decide, evaluate and the full JSON text for each,
    next to the recommendations made per patient.
+5. With ``--json-parts``: where the full JSON text's time goes, stage by
+   stage on fresh results (evaluate, every value's JSON object, undetermined
+   rules with their needs, borderline cautions, the rest of the text), each
+   as microseconds and as a multiple of decide, and the text's size.
 
 Ratios are the figures to read: absolute times move with the machine's load.
 """
@@ -200,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cli", action="store_true", help="skip the one-shot CLI timing")
     parser.add_argument("--grow", action="store_true",
                         help="also time the guideline with its rules copied 1, 2, 4 and 8 times")
+    parser.add_argument("--json-parts", action="store_true",
+                        help="also time the full JSON text stage by stage (where its time goes)")
     parser.add_argument("--write-cohort", metavar="FILE",
                         help="only write the cohort as JSON Lines to FILE (input for guideline batch), then exit")
     args = parser.parse_args(argv)
@@ -308,9 +314,55 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(handle.name)
         print(f"one-shot CLI evaluate: {warm * 1000:.0f} ms with the compile cache ({cold * 1000:.0f} ms without); "
               f"bare import of its dependencies: {bare * 1000:.0f} ms; ratio {warm / bare:.2f} ({cold / bare:.2f})")
+    if args.json_parts:
+        json_parts(g, valid[:5000], args.repeats)
     if args.grow:
         grow(valid[:2000], args.repeats)
     return 1 if mismatches else 0
+
+
+def json_parts(g: engine.Guideline, patients: list[dict[str, Any]], repeats: int) -> None:
+    """The full JSON text's cost, stage by stage: each function does what the one before does, and one part more.
+
+    Each stage works on fresh results, as ``to_json`` does; the parts are
+    reached through the result's private explainer (this is a profile, not a
+    use of the API). The last row is ``to_json`` itself, which does all the
+    stages above and writes the rest (recommendations and their whys, missing
+    facts, rule and table maps) into one text.
+    """
+    def stage(*parts: Callable[[Any], Any]) -> Callable[[list[Any]], None]:
+        def run(part: list[dict[str, Any]]) -> None:
+            for facts in part:
+                result = g.evaluate(facts, on=DAY, lang="fr")
+                for read in parts:
+                    read(result)
+        return run
+
+    def decide(part: list[dict[str, Any]]) -> None:
+        for facts in part:
+            g.decide(facts, on=DAY)
+
+    stages = [
+        ("decisions only (decide)", decide),
+        ("evaluate (fr)", stage()),
+        ("+ every value's JSON object", stage(lambda r: r._explainer.json_texts())),
+        ("+ undetermined rules and their needs", stage(lambda r: r._explainer.json_texts(), lambda r: r.undetermined)),
+        ("+ borderline cautions", stage(lambda r: r._explainer.json_texts(), lambda r: r.undetermined,
+                                        lambda r: r.borderline)),
+        ("+ the rest of the text: to_json", stage(lambda r: r.to_json())),
+    ]
+    times = [best for best, _ in timed([run for _, run in stages], patients, repeats)]
+    n = len(patients)
+    print(f"the full JSON text, stage by stage ({n} patients; each row adds a part to the row above):")
+    print(f"{'':40} {'µs':>7} {'+ µs':>7} {'× decide':>9}")
+    for i, ((label, _), seconds) in enumerate(zip(stages, times, strict=True)):
+        added = f"{(seconds - times[i - 1]) / n * 1e6:7.1f}" if i > 1 else " " * 7
+        print(f"{label:40} {seconds / n * 1e6:7.1f} {added} {seconds / times[0]:9.2f}")
+    texts = [g.evaluate(facts, on=DAY, lang="fr").to_json() for facts in patients]
+    chars = sum(map(len, texts)) / n
+    wide = sum(1 for text in texts if not text.isascii()) / n
+    print(f"the text of a result: {chars:,.0f} characters on average; {wide:.0%} of the texts hold a character beyond "
+          f"ASCII (→, −), so Python stores them at two bytes a character")
 
 
 def scaled(times: int) -> engine.Guideline:
