@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.accel.explaincode import ExplainEntry, build_explainer
-from engine.facts import Given, given_as
+from engine.facts import Given, given_as, quantity_as_written
 from engine.language.scores import Score
 from engine.language.units import IdentityCache
 from engine.model import CompiledGuideline, DerivedSpec, FactSpec, RuleSpec, TableSpec, computed_once
@@ -346,14 +346,12 @@ class Explainer:
         canonical = self.prepared.by_name[name].unit
         raw = self._facts.get(name) if isinstance(self._facts, Mapping) else None
         if self._given is None and type(raw) is dict:
-            unit_text, number = raw.get("unit"), raw.get("value")
-            if unit_text == canonical:
+            if raw.get("unit") == canonical:
                 return shown  # the common case, given in the canonical unit: no need to read it again
-            spec = self.g.facts[name]
-            unit = spec.units.find(unit_text) if spec.units is not None and type(unit_text) is str else None
-            if unit is not None and type(number) in (int, float) and len(raw) == 2:
-                # {value, unit} of a valid result: what given_as would find, without checking it all again
-                return shown if unit.name == canonical else f"{self.prepared.display(number, unit.name)} (= {shown})"
+            written = quantity_as_written(self.g.facts[name], raw)  # the facts of a result are valid
+            if written is not None:
+                unit, number = written
+                return shown if unit == canonical else f"{self.prepared.display(number, unit)} (= {shown})"
         given = self.given_unit(name)
         if given is not None and given.unit and given.unit != canonical:
             return f"{self.prepared.display(given.original, given.unit)} (= {shown})"

@@ -23,7 +23,7 @@ from engine.loading import Document, decode_source, parse_yaml, read_source
 from engine.model import CompiledGuideline, FactSpec
 from engine.texts.formatting import format_number
 
-__all__ = ["Given", "given_as", "read_facts", "validate_facts"]
+__all__ = ["Given", "given_as", "quantity_as_written", "read_facts", "validate_facts"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,19 @@ def given_as(spec: FactSpec, raw: Any, on: dt.date) -> Given | None:
     """How one valid fact was given (its value and unit as written), or None if it is not valid."""
     checked = _check(spec, raw, on, "en")
     return None if isinstance(checked, str) else checked
+
+
+def quantity_as_written(spec: FactSpec, raw: Any) -> tuple[str, float] | None:
+    """The unit (by its accepted name) and the number of a quantity written ``{value, unit}``, read
+    without checking it again: for facts that already passed :func:`validate_facts`. None for any other
+    form, or anything unexpected (:func:`given_as` reads those, checking everything)."""
+    if type(raw) is not dict or len(raw) != 2 or spec.units is None:
+        return None
+    unit_text, number = raw.get("unit"), raw.get("value")
+    unit = spec.units.find(unit_text) if type(unit_text) is str else None
+    if unit is None or type(number) not in (int, float):
+        return None
+    return unit.name, number
 
 
 def _check(spec: FactSpec, raw: Any, on: dt.date, lang: str) -> Given | str:

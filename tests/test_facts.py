@@ -86,3 +86,31 @@ def test_text_quantities_and_unit_spellings(shipped) -> None:
     assert result.values["vitamin_d_25oh"].display == "42,5 nmol/L (= 17 ng/mL)"
     assert result.values["creatinine_clearance"].value == 42.3282828283  # read as computed (12 significant digits)
     assert result.values["creatinine_clearance"].display == "42,33 mL/min"
+
+
+def test_a_quantity_as_written_is_what_the_full_check_finds(shipped) -> None:
+    # quantity_as_written reads a valid fact's {value, unit} without checking it again (displays of a
+    # result use it): on every accepted unit, in its own spelling and folded, it must find what given_as does.
+    from engine.facts import given_as, quantity_as_written
+
+    compared = 0
+    for spec in shipped.compiled.facts.values():
+        if spec.type != "quantity":
+            continue
+        low, high = spec.range
+        for unit in spec.units.units:
+            for written in (unit.name, unit.name.upper(), unit.name.replace("µ", "u")):
+                number = spec.units.from_canonical(((low or 0) + (high or 100)) / 2, unit)
+                raw = {"value": number, "unit": written}
+                given = given_as(spec, raw, DAY)
+                if given is None:  # a spelling the units do not accept: neither path reads it
+                    assert spec.units.find(written) is None
+                    continue
+                assert quantity_as_written(spec, raw) == (given.unit, given.original), (spec.name, written)
+                compared += 1
+    assert compared >= 12
+    weight = shipped.compiled.facts["weight"]
+    for other in ("70 kg", {"value": 70, "unit": "kg", "note": 1}, {"value": True, "unit": "kg"},
+                  {"value": "70", "unit": "kg"}, {"value": 70, "unit": "stone"}, {"value": 70, "unit": None}, 70):
+        assert quantity_as_written(weight, other) is None, other
+    assert quantity_as_written(shipped.compiled.facts["age"], {"value": 70, "unit": "years"}) is None  # no units
