@@ -173,7 +173,7 @@ def quantity_as_written(spec: FactSpec, raw: Any) -> tuple[str, float] | None:
         return None
     unit_text, number = raw.get("unit"), raw.get("value")
     unit = spec.units.find(unit_text) if type(unit_text) is str else None
-    if unit is None or type(number) not in (int, float):
+    if unit is None or not (type(number) is int or type(number) is float):
         return None
     return unit.name, number
 
