@@ -115,7 +115,7 @@ def test_results_computed_once_do_not_wait_for_each_other() -> None:
 
     from engine.model import computed_once
 
-    second_started = threading.Event()
+    first_started, second_started = threading.Event(), threading.Event()
     calls: list[str] = []
 
     class Lazy:
@@ -126,6 +126,7 @@ def test_results_computed_once_do_not_wait_for_each_other() -> None:
         def value(self) -> str:
             calls.append(self.name)
             if self.name == "first":
+                first_started.set()
                 assert second_started.wait(timeout=5), "the second instance's value waited for the first's"
             else:
                 second_started.set()
@@ -134,6 +135,7 @@ def test_results_computed_once_do_not_wait_for_each_other() -> None:
     first, second = Lazy("first"), Lazy("second")
     with ThreadPoolExecutor(max_workers=2) as pool:
         waiting = pool.submit(lambda: first.value)
+        assert first_started.wait(timeout=10)  # the first is being computed before the second is asked for
         assert pool.submit(lambda: second.value).result(timeout=10) == "SECOND"
         assert waiting.result(timeout=10) == "FIRST"
     assert (first.value, second.value, calls) == ("FIRST", "SECOND", ["first", "second"])  # kept: computed once each
