@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 import engine
 
 from .conftest import SHIPPED, baseline_facts
@@ -152,6 +154,38 @@ def test_workers_get_the_compiled_guideline_not_the_file(tmp_path) -> None:
     out = io.StringIO()
     summary = run_batch(g, enumerate([baseline_facts()] * 30, start=1), out, day=dt.date(2026, 11, 27), jobs=2)
     assert summary.to_dict()["errors"] == 0 and len(out.getvalue().splitlines()) == 30
+
+
+def test_records_can_go_to_a_writer_of_their_own_in_chunks(shipped) -> None:
+    import io
+
+    from engine.frontends.batch import ResultText, json_line, run_batch
+
+    rows = list(enumerate([baseline_facts()] * 5 + [{"age": 12}] + [baseline_facts()] * 6, start=1))
+    lines = io.StringIO()
+    expected = run_batch(shipped, rows, lines, day=dt.date(2026, 11, 27), full=True)
+    for jobs in (1, 2):
+        chunks: list[list[dict]] = []
+        progress = io.StringIO()
+        summary = run_batch(shipped, rows, None, day=dt.date(2026, 11, 27), full=True, jobs=jobs,
+                            put=chunks.append, progress=progress)
+        records = [r for chunk in chunks for r in chunk]
+        assert summary.to_dict() == expected.to_dict() and summary.to_dict()["errors"] == 1
+        assert progress.getvalue() == "\r12 rows, 1 errors\n"
+        assert [json_line(r) for r in records] == lines.getvalue().splitlines()  # the same records as the lines
+        assert [type(r["result"]) for r in records if "error" not in r] == [ResultText] * 11
+    sizes: list[int] = []  # full results go 1 000 at a time (a Parquet row group of about 20 MB)
+    run_batch(shipped, enumerate([baseline_facts()] * 1001, start=1), None, day=dt.date(2026, 11, 27), full=True,
+              put=lambda records: sizes.append(len(records)))
+    assert sizes == [1000, 1]
+    small: list[int] = []
+    from engine.frontends import batch
+
+    batch._put_all(iter([{"row": n, "error": []} for n in range(25)]), lambda r: small.append(len(r)), batch.BatchSummary(),
+                   None, size=10)
+    assert small == [10, 10, 5]
+    with pytest.raises(ValueError, match="needs an output"):
+        run_batch(shipped, rows, None, day=dt.date(2026, 11, 27))
 
 
 def test_full_results_with_jobs_are_the_results_json_writes(cli, shipped, tmp_path) -> None:

@@ -111,6 +111,36 @@ def test_parquet_output_holds_the_same_records_as_json_lines(cli, tmp_path, pati
     assert not (tmp_path / "o.parquet.partial").exists()
 
 
+def test_full_results_in_parquet_and_from_dask_are_the_texts_json_writes(cli, tmp_path, patients, cluster) -> None:
+    # Full results travel as the text to_json wrote (Parquet cells, Dask workers' records): never parsed back from a
+    # line, never encoded twice. Each must still be what json.dumps writes with the result's dicts.
+    local, _ = cluster
+    (tmp_path / "c.jsonl").write_text(_jsonl(patients[:150]), encoding="utf-8")
+    runs = {"here.jsonl": (), "here.parquet": (), "two.parquet": ("--jobs", "2"),
+            "dask.jsonl": ("--engine", "dask", "--scheduler", local.scheduler_address),
+            "dask.parquet": ("--engine", "dask", "--scheduler", local.scheduler_address)}
+    for out, extra in runs.items():
+        code, _, err = cli("batch", str(SHIPPED), "--facts", str(tmp_path / "c.jsonl"), "--out", str(tmp_path / out),
+                           "--date", DAY.isoformat(), "--full", "--lang", "fr", *extra)
+        assert (code, err) == (0, ""), (out, err)
+    lines = (tmp_path / "here.jsonl").read_text(encoding="utf-8").splitlines()
+    assert (tmp_path / "dask.jsonl").read_text(encoding="utf-8").splitlines() == lines
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 150 and all("result" in r for r in records)
+    for out in ("here.parquet", "two.parquet", "dask.parquet"):
+        table = pq.read_table(tmp_path / out).to_pylist()
+        assert [r["result"] for r in table] == [json.dumps(r["result"], ensure_ascii=False) for r in records], out
+        assert [{k: v for k, v in r.items() if v is not None and k != "result"} for r in table] == \
+            [{k: v for k, v in r.items() if k != "result"} for r in records], out
+        metadata = pq.ParquetFile(tmp_path / out).metadata
+        assert metadata.num_row_groups == 1 and metadata.num_rows == 150
+        encodings = {metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i).encodings
+                     for i in range(metadata.num_columns)}
+        # a dictionary for the short repeated texts only (on 20 KB results it made writing four times slower)
+        assert "RLE_DICTIONARY" in encodings["recommendations.list.element"]
+        assert "RLE_DICTIONARY" not in encodings["result"] and "RLE_DICTIONARY" not in encodings["error"]
+
+
 def test_dask_gives_byte_identical_lines_with_the_guideline_shipped_once(cli, tmp_path, patients, cluster) -> None:
     local, client = cluster
     (tmp_path / "c.jsonl").write_text(_jsonl(patients), encoding="utf-8")

@@ -25,7 +25,8 @@ from typing import IO, Any
 from engine.errors import Diagnostic, EngineError
 from engine.guideline import Guideline, load
 
-__all__ = ["BatchSummary", "cell_value", "chunks_of", "in_order", "read_rows", "recommendation_ids", "run_batch"]
+__all__ = ["BatchSummary", "ResultText", "cell_value", "chunks_of", "in_order", "json_line", "read_rows",
+           "recommendation_ids", "run_batch"]
 
 
 def cell_value(spec: Any, text: str) -> Any:
@@ -137,17 +138,19 @@ class BatchSummary:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(guideline: Guideline, day: str, lang: str | None, full: bool) -> None:
+def _init_worker(guideline: Guideline, day: str, lang: str | None, full: bool, records: bool) -> None:
     # The compiled guideline arrives pickled (with its generated code): workers never
     # read the file, so a file changed during the run cannot give another version.
-    _WORKER.update(guideline=guideline, day=dt.date.fromisoformat(day), lang=lang, full=full)
+    _WORKER.update(guideline=guideline, day=dt.date.fromisoformat(day), lang=lang, full=full, records=records)
 
 
-def _evaluate_chunk(items: list[tuple[int, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def _evaluate_chunk(items: list[tuple[int, Any]]) -> list[Any]:
     # Rows travel between processes by the chunk: per-row messages would cost
-    # more than the evaluation itself.
-    return [_line(evaluate_row(_WORKER["guideline"], item, _WORKER["day"], _WORKER["lang"], _WORKER["full"],
-                               as_text=True)) for item in items]
+    # more than the evaluation itself. Lines are written here, in the workers,
+    # unless the records go to a writer of their own (Parquet).
+    made = [evaluate_row(_WORKER["guideline"], item, _WORKER["day"], _WORKER["lang"], _WORKER["full"], as_text=True)
+            for item in items]
+    return made if _WORKER["records"] else [_line(record) for record in made]
 
 
 def chunks_of(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -162,19 +165,25 @@ def chunks_of(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple
         yield chunk
 
 
-class _ResultText(str):
-    """A full result already written as JSON (Result.to_json): a line takes it as it is."""
+class ResultText(str):
+    """A full result already written as JSON (``Result.to_json``), in a record made with ``as_text``:
+    lines (:func:`json_line`) and Parquet cells take it as it is."""
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """A record as its JSON line (without the newline), as ``json.dumps`` writes it with every result as dicts."""
+    written = record.get("result")
+    if type(written) is ResultText:  # the last key: the line json.dumps would write, without parsing it back
+        head = json.dumps({k: v for k, v in record.items() if k != "result"}, ensure_ascii=False)
+        return f'{head[:-1]}, "result": {written}}}'
+    return json.dumps(record, ensure_ascii=False)
 
 
 def _line(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The JSON line, and the part of the record the summary counts."""
     counted = {"error": True} if "error" in record else {
         "recommendations": record["recommendations"], "undetermined": record["undetermined"]}
-    written = record.get("result")
-    if type(written) is _ResultText:  # the last key: the line json.dumps would write, without parsing it back
-        head = json.dumps({k: v for k, v in record.items() if k != "result"}, ensure_ascii=False)
-        return f'{head[:-1]}, "result": {written}}}', counted
-    return json.dumps(record, ensure_ascii=False), counted
+    return json_line(record), counted
 
 
 def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang: str | None,
@@ -198,7 +207,7 @@ def evaluate_row(guideline: Guideline, item: tuple[int, Any], day: dt.date, lang
     try:
         if full:
             result = guideline.evaluate(facts, on=day, lang=lang)
-            data: Any = _ResultText(result.to_json()) if as_text else result.to_dict()
+            data: Any = ResultText(result.to_json()) if as_text else result.to_dict()
             return {**head, "recommendations": result.recommendation_ids(),
                     "undetermined": [u.rule for u in result.undetermined], "result": data}
         decisions = guideline.decide(facts, on=day)
@@ -217,25 +226,42 @@ def _brief(d: Diagnostic) -> dict[str, Any]:
     return {"code": d.code, "path": d.path, "message": d.message}
 
 
-def run_batch(guideline: Guideline | str | Path, rows: Iterable[tuple[int, Any]], out: IO[str], *, day: dt.date,
-              lang: str | None = None, jobs: int = 1, full: bool = False,
-              progress: IO[str] | None = None) -> BatchSummary:
-    """Evaluate ``rows`` with ``guideline`` (or the one at that path, loaded once), one JSON line per row to ``out``."""
+def run_batch(guideline: Guideline | str | Path, rows: Iterable[tuple[int, Any]], out: IO[str] | None, *,
+              day: dt.date, lang: str | None = None, jobs: int = 1, full: bool = False,
+              progress: IO[str] | None = None, put: Callable[[list[dict[str, Any]]], None] | None = None
+              ) -> BatchSummary:
+    """Evaluate ``rows`` with ``guideline`` (or the one at that path, loaded once), one JSON line per row to ``out``.
+
+    ``put``: the records go to it instead, in lists of at most 10 000 (1 000
+    with ``full``) for a writer of its own, such as Parquet; a full result is
+    then a :class:`ResultText`, never parsed back from a line.
+    """
     summary = BatchSummary()
+    if out is None and put is None:
+        raise ValueError("run_batch needs an output: out or put")
     if not isinstance(guideline, Guideline):
         guideline = load(guideline)
+
+    def deliver(records: Iterable[Any]) -> None:  # records for put, (line, counted) pairs for out
+        if put is not None:
+            # Full results are about 20 KB a row: 1 000 of them keep a Parquet row group near 20 MB
+            # (10 000 held 1.3 GB at once); decisions are small enough to go 10 000 at a time.
+            _put_all(records, put, summary, progress, 1000 if full else 10_000)
+        elif out is not None:
+            _drain(records, out, summary, progress)
+
     if jobs <= 1:
-        _drain((_line(evaluate_row(guideline, item, day, lang, full, as_text=True)) for item in rows), out, summary,
-               progress)
+        made = (evaluate_row(guideline, item, day, lang, full, as_text=True) for item in rows)
+        deliver(made if put is not None else map(_line, made))
         return summary
     with get_context("spawn").Pool(jobs, initializer=_init_worker,
-                                   initargs=(guideline, day.isoformat(), lang, full)) as pool:
+                                   initargs=(guideline, day.isoformat(), lang, full, put is not None)) as pool:
         # Full results are about 20 KB a row, decisions about 0.3 KB: smaller
         # chunks keep the memory of full results in flight as low.
         size = 100 if full else 1000
         results = in_order(lambda chunk: pool.apply_async(_evaluate_chunk, (chunk,)), chunks_of(rows, size),
                            window=4 * jobs)
-        _drain((record for chunk in results for record in chunk), out, summary, progress)
+        deliver(record for chunk in results for record in chunk)
     return summary
 
 
@@ -264,10 +290,32 @@ def _drain(records: Iterable[tuple[str, dict[str, Any]]], out: IO[str], summary:
            progress: IO[str] | None) -> None:
     for line, counted in records:
         out.write(line + "\n")
-        summary.add(counted)
-        if progress is not None and summary.rows % 1000 == 0:
-            progress.write(f"\r{summary.rows} rows, {summary.errors} errors")
-            progress.flush()
+        _count(summary, counted, progress)
+    _done(summary, progress)
+
+
+def _put_all(records: Iterable[dict[str, Any]], put: Callable[[list[dict[str, Any]]], None], summary: BatchSummary,
+             progress: IO[str] | None, size: int = 10_000) -> None:
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        kept.append(record)
+        _count(summary, record, progress)
+        if len(kept) == size:
+            put(kept)
+            kept = []
+    if kept:
+        put(kept)
+    _done(summary, progress)
+
+
+def _count(summary: BatchSummary, counted: dict[str, Any], progress: IO[str] | None) -> None:
+    summary.add(counted)
+    if progress is not None and summary.rows % 1000 == 0:
+        progress.write(f"\r{summary.rows} rows, {summary.errors} errors")
+        progress.flush()
+
+
+def _done(summary: BatchSummary, progress: IO[str] | None) -> None:
     if progress is not None:
         progress.write(f"\r{summary.rows} rows, {summary.errors} errors\n")
 

@@ -495,29 +495,9 @@ def _run_batch_engine(args: argparse.Namespace, guideline: Any, rows: Any, out: 
                          progress=progress)
     from engine.frontends.cohort import ParquetRecords
 
-    with ParquetRecords(parquet) as writer:
-        lines = _ParquetLines(writer)
-        summary = run_batch(guideline, rows, lines, day=on, lang=args.lang, jobs=args.jobs, full=args.full,  # type: ignore[arg-type]
-                            progress=progress)
-        lines.flush()
-    return summary
-
-
-class _ParquetLines:
-    """The batch's JSON lines gathered into Parquet chunks (the same records as the JSON Lines output)."""
-
-    def __init__(self, writer: Any) -> None:
-        self.writer = writer
-        self.records: list[dict[str, Any]] = []
-
-    def write(self, line: str) -> None:
-        self.records.append(json.loads(line))
-        if len(self.records) >= 10_000:
-            self.flush()
-
-    def flush(self) -> None:
-        self.writer.put(self.records)
-        self.records = []
+    with ParquetRecords(parquet) as writer:  # the records themselves: a full result is not parsed back from a line
+        return run_batch(guideline, rows, None, day=on, lang=args.lang, jobs=args.jobs, full=args.full,
+                         progress=progress, put=writer.put)
 
 
 def _cmd_serve(args: argparse.Namespace, stderr: IO[str]) -> int:

@@ -26,7 +26,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import EngineError
-from engine.frontends.batch import BatchSummary, cell_value, chunks_of, evaluate_row, in_order, recommendation_ids
+from engine.frontends.batch import (
+    BatchSummary,
+    ResultText,
+    cell_value,
+    chunks_of,
+    evaluate_row,
+    in_order,
+    json_line,
+    recommendation_ids,
+)
 from engine.guideline import Guideline
 from engine.needs import missing_facts_of
 
@@ -132,8 +141,13 @@ def _columns(records: list[dict[str, Any]]) -> dict[str, list[Any]]:
         "recommendations": [r.get("recommendations") for r in records],
         "undetermined": [r.get("undetermined") for r in records],
         "error": [json.dumps(r["error"], ensure_ascii=False) if "error" in r else None for r in records],
-        "result": [json.dumps(r["result"], ensure_ascii=False) if "result" in r else None for r in records],
+        "result": [_json_of(r["result"]) if "result" in r else None for r in records],
     }
+
+
+def _json_of(result: Any) -> str:
+    """A full result's JSON text: as it was written (``to_json``), or its dicts written now."""
+    return result if type(result) is ResultText else json.dumps(result, ensure_ascii=False)
 
 
 class ParquetRecords:
@@ -143,7 +157,10 @@ class ParquetRecords:
         import pyarrow.parquet as pq
 
         self._schema = _record_schema()
-        self._writer = pq.ParquetWriter(str(path), self._schema)
+        # Dictionary encoding for the short, repeated texts only: tried on the JSON of errors and full
+        # results (each different, some 20 KB), it made writing them four times slower for nothing.
+        self._writer = pq.ParquetWriter(str(path), self._schema, use_dictionary=[
+            "patient_id", "recommendations.list.element", "undetermined.list.element"])
 
     def __enter__(self) -> ParquetRecords:
         return self
@@ -236,7 +253,8 @@ def evaluate_frame(frame: Any, guideline: Guideline, day: dt.date, units: Mappin
 
 def _dask_chunk(guideline: Guideline, items: list[tuple[int, Any]], day: dt.date, lang: str | None,
                 full: bool) -> list[dict[str, Any]]:
-    return [evaluate_row(guideline, item, day, lang, full) for item in items]
+    # full results travel as their JSON text (to_json in the worker), not as dicts the client would encode
+    return [evaluate_row(guideline, item, day, lang, full, as_text=True) for item in items]
 
 
 def parquet_tasks(path: str | Path, chunk: int = _CHUNK) -> list[tuple[int, int, int]]:
@@ -337,5 +355,5 @@ def run_on_dask(guideline: Guideline, rows: Iterable[tuple[int, Any]] | None, pu
 def write_jsonl(out: IO[str]) -> Any:
     """``put`` for :func:`run_on_dask` writing JSON lines (the same lines as the in-process batch)."""
     def put(records: list[dict[str, Any]]) -> None:
-        out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        out.write("".join(json_line(r) + "\n" for r in records))
     return put
