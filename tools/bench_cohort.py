@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 from dask.distributed import Client, LocalCluster
 
 import engine
-from engine.frontends.batch import BatchSummary, evaluate_row
+from engine.frontends.batch import BatchSummary, evaluate_row, json_line
 from engine.frontends.cohort import parquet_rows, run_on_dask
 from tests.oracle.cohort import cohort
 
@@ -76,7 +75,7 @@ class Digest:
         self.hash = hashlib.sha256()
 
     def put(self, records: list[dict[str, Any]]) -> None:
-        self.hash.update("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode())
+        self.hash.update("".join(json_line(r) + "\n" for r in records).encode())  # the lines batch writes
 
 
 def in_process(g: engine.Guideline, path: Path) -> tuple[float, str, int]:
