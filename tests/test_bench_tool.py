@@ -19,8 +19,7 @@ def _bench():
 
 def test_small_run_prints_every_figure_and_no_mismatch() -> None:
     run = subprocess.run(check=False, args=[sys.executable, str(TOOL), "--n", "300", "--repeats", "1", "--no-cli",
-                                                    "--json-parts"],
-                         capture_output=True, text=True, timeout=300)
+                                            "--json-parts"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "cross-check of the engine and the lean reference against the readable oracle: 0 mismatch(es)" in out
