@@ -346,9 +346,9 @@ class Explainer:
         canonical = self.prepared.by_name[name].unit
         raw = self._facts.get(name) if isinstance(self._facts, Mapping) else None
         if self._given is None and type(raw) is dict:
-            if raw.get("unit") == canonical:
-                return shown  # the common case, given in the canonical unit: no need to read it again
-            written = quantity_as_written(self.g.facts[name], raw)  # the facts of a result are valid
+            # A quantity the plan saw given in another unit than the canonical one (it keeps only those), or
+            # in another spelling of it; the facts of a result are valid, so it is read without checking again.
+            written = quantity_as_written(self.g.facts[name], raw)
             if written is not None:
                 unit, number = written
                 return shown if unit == canonical else f"{self.prepared.display(number, unit)} (= {shown})"

@@ -124,17 +124,11 @@ def _display(entry: ast.expr, e: ExplainEntry, index: int, lang: str) -> ast.exp
     if e.display in ("number", "quantity"):
         shown = _if(_is(entry, None), ast.Constant(_unknown(e)), _number(entry, e, lang))
         if e.display == "quantity":  # given in another unit: both shown (the explainer knows how it was given)
-            # `facts` holds only the quantities given in another unit (engine.evaluate._quantities_as_given):
-            # one absent from it was given in the canonical unit; None means "ask _given for each".
-            read = ast.NamedExpr(ast.Name("_g", ast.Store()), ast.Call(
-                ast.Attribute(_load("facts"), "get", ast.Load()), [ast.Constant(e.name)], []))
-            canonical = ast.BoolOp(ast.And(), [
-                ast.Compare(_call("_type", _load("_g")), [ast.Is()], [_load("_dict")]),
-                ast.Compare(ast.Call(ast.Attribute(_load("_g"), "get", ast.Load()), [ast.Constant("unit")], []),
-                            [ast.Eq()], [ast.Constant(e.unit)])])
-            given = ast.BoolOp(ast.And(), [
-                ast.Compare(_load("facts"), [ast.IsNot()], [ast.Constant(None)]),
-                ast.BoolOp(ast.Or(), [ast.Compare(read, [ast.Is()], [ast.Constant(None)]), canonical])])
+            # `facts` holds only the quantities the plan saw given in another unit (engine.accel.codegen's
+            # quantity check): one absent from it was given in the canonical unit; None means "ask _given for each".
+            read = ast.Call(ast.Attribute(_load("facts"), "get", ast.Load()), [ast.Constant(e.name)], [])
+            given = ast.BoolOp(ast.And(), [ast.Compare(_load("facts"), [ast.IsNot()], [ast.Constant(None)]),
+                                           ast.Compare(read, [ast.Is()], [ast.Constant(None)])])
             shown = _if(_is(entry, None), shown, _if(given, shown, _call("_given", ast.Constant(e.name), shown)))
         return shown
     if e.display == "date":
@@ -193,7 +187,7 @@ def build_explainer(entries: list[ExplainEntry], listed: tuple[str, ...], lang: 
     ``_enc(str)`` (a string as JSON) and ``_jv(value)`` (any value as JSON).
     """
     namespace: dict[str, Any] = {"__builtins__": {}, "_type": type, "_int": int, "_float": float, "_str": str,
-                                 "_dict": dict, "_format": format, "_strint": str, "_plain": _PLAIN,
+                                 "_format": format, "_strint": str, "_plain": _PLAIN,
                                  "_float_text": float.__repr__, "_int_text": int.__repr__, "_iso": dt.date.isoformat,
                                  "_finite_types": (bool, str, type(None)), "_len": len, **helpers}
     body: list[ast.stmt] = []
