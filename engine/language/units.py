@@ -145,10 +145,6 @@ class IdentityCache:
     def __init__(self) -> None:
         self._values: dict[tuple[int, str], object] = {}
 
-    def get(self, obj: object, part: str = "") -> object | None:
-        """The cached value for ``obj`` (and ``part``), or None."""
-        return self._values.get((id(obj), part))
-
     def put(self, obj: object, value: object, part: str = "") -> None:
         """Cache ``value`` for ``obj`` (and ``part``) until ``obj`` is collected."""
         key = (id(obj), part)
