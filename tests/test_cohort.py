@@ -139,6 +139,15 @@ def test_full_results_in_parquet_and_from_dask_are_the_texts_json_writes(cli, tm
         # a dictionary for the short repeated texts only (on 20 KB results it made writing four times slower)
         assert "RLE_DICTIONARY" in encodings["recommendations.list.element"]
         assert "RLE_DICTIONARY" not in encodings["result"] and "RLE_DICTIONARY" not in encodings["error"]
+    # a Parquet cohort's chunk, as a Dask worker reads and evaluates it: results as their text too
+    from engine.frontends.batch import ResultText
+    from engine.frontends.cohort import _dask_parquet_chunk, parquet_tasks
+
+    _write_parquet(tmp_path / "c.parquet", patients[:150])
+    chunk = _dask_parquet_chunk(engine.load(SHIPPED), str(tmp_path / "c.parquet"), parquet_tasks(tmp_path / "c.parquet")[0],
+                                1000, None, DAY, "fr", True)
+    assert [type(r["result"]) for r in chunk] == [ResultText] * 150
+    assert [json.loads(r["result"]) for r in chunk] == [r["result"] for r in records]
 
 
 def test_dask_gives_byte_identical_lines_with_the_guideline_shipped_once(cli, tmp_path, patients, cluster) -> None:

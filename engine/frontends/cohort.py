@@ -282,8 +282,8 @@ def _dask_parquet_chunk(guideline: Guideline, path: str, task: tuple[int, int, i
     with pq.ParquetFile(path) as source:
         for index, batch in enumerate(source.iter_batches(batch_size=chunk, row_groups=[group])):
             if index == wanted:
-                return [evaluate_row(guideline, (first + k, facts_of_record(record, guideline, units)), day, lang,
-                                     full) for k, record in enumerate(batch.to_pylist())]
+                return _dask_chunk(guideline, [(first + k, facts_of_record(record, guideline, units))
+                                               for k, record in enumerate(batch.to_pylist())], day, lang, full)
     return []
 
 
@@ -345,7 +345,7 @@ def run_on_dask(guideline: Guideline, rows: Iterable[tuple[int, Any]] | None, pu
             records = [r for r in records if r["row"] > skip] if skip else records
             put(records)
             for record in records:
-                summary.add({"error": True} if "error" in record else record)
+                summary.add(record)
     finally:
         for thing in owned:
             thing.close()
